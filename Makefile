@@ -1,0 +1,33 @@
+# Two-command quick start: `make demo`, `make test`. Both create .venv on first use.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: venv test demo bench build lint clean
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements.txt
+	touch $(STAMP)
+
+test: $(STAMP)
+	$(PY) -m pytest -q tests
+
+demo: $(STAMP)
+	$(PY) -m addon demo $(if $(VIDEO),$(VIDEO),) -o out
+
+bench: $(STAMP)
+	$(PY) -m benchmarks $(BENCH)
+
+build: $(STAMP)
+	$(PY) build.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check .
+
+clean:
+	rm -rf dist wheels/*.whl out

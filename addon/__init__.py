@@ -1,0 +1,1 @@
+"""SasMamba Mocap add-on: the only package that imports bpy."""
