@@ -117,13 +117,7 @@ def probe_video(path: str | os.PathLike, *, fps: float | None = None) -> VideoIn
         raise InputError(f"{path}: file is empty")
     cap = _open(path)
     try:
-        ok, frame = cap.read()
-        if not ok or frame is None:
-            raise InputError(f"{path}: contains no decodable video frames")
-        rotation = _rotation_of(cap)
-        height, width = rotate_upright(frame, rotation).shape[:2]
-        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
-        frame_count = int(count) if math.isfinite(count) and count > 0 else None
+        # the rate first: a broken time base (0 fps) also breaks decoding, and the rate is the cause to report
         header_fps = cap.get(cv2.CAP_PROP_FPS)
         if fps is not None:
             if not (math.isfinite(fps) and 0 < fps <= MAX_PLAUSIBLE_FPS):
@@ -132,7 +126,6 @@ def probe_video(path: str | os.PathLike, *, fps: float | None = None) -> VideoIn
         elif plausible_fps(header_fps):
             fps_value, source = float(header_fps), "container"
         else:
-            cap.set(cv2.CAP_PROP_POS_FRAMES, 0)
             stamp_fps = _fps_from_timestamps(cap)
             if stamp_fps is None:
                 raise InputError(
@@ -140,6 +133,15 @@ def probe_video(path: str | os.PathLike, *, fps: float | None = None) -> VideoIn
                     "pass the frame rate explicitly (--fps)"
                 )
             fps_value, source = stamp_fps, "timestamps"
+            cap.release()
+            cap = _open(path)
+        ok, frame = cap.read()
+        if not ok or frame is None:
+            raise InputError(f"{path}: contains no decodable video frames")
+        rotation = _rotation_of(cap)
+        height, width = rotate_upright(frame, rotation).shape[:2]
+        count = cap.get(cv2.CAP_PROP_FRAME_COUNT)
+        frame_count = int(count) if math.isfinite(count) and count > 0 else None
     finally:
         cap.release()
     return VideoInfo(path, int(width), int(height), fps_value, source, frame_count, rotation)
