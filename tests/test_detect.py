@@ -113,3 +113,21 @@ def test_mapping_matches_human36m_proportions(h36m_dir, media_dir):
     plain_hips = np.median(np.linalg.norm(world[:, 23] - world[:, 24], axis=-1) /
                            np.linalg.norm((world[:, 11] + world[:, 12] - world[:, 23] - world[:, 24]) / 2, axis=-1))
     assert abs(plain_hips / ref[0] - 1) > 0.25
+
+
+def test_cli_writes_cache_and_preview(media_dir, tmp_path, capsys):
+    import cv2
+
+    from engine.__main__ import main as engine_main
+    from engine.keypoint_io import load_keypoints
+
+    out, sheet = tmp_path / "squats.kp.json", tmp_path / "sheet.png"
+    assert engine_main(["detect", str(media_dir / "pose_squats.mp4"), "-o", str(out), "--preview", str(sheet)]) == 0
+    kp = load_keypoints(out)
+    assert (kp.num_frames, kp.fps, kp.width, kp.height) == (65, 5.0, 720, 1280)
+    assert kp.landmarks33 is not None and kp.meta["fps_source"] == "container"
+    image = cv2.imread(str(sheet))
+    assert image is not None and image.shape[1] == 4 * 240 and image.shape[0] >= 3 * 400  # 12 tiles, 4 a row
+    printed = capsys.readouterr()
+    assert "65 frames, 100.0% detected" in printed.out and "65/65" in printed.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sheet.png", "squats.kp.json"]
