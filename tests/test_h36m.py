@@ -1,0 +1,29 @@
+import numpy as np
+
+from engine import h36m
+from engine.metrics import mpjpe, p_mpjpe, procrustes_align
+
+
+def test_h36m_loads_and_projects(h36m_dir):
+    poses = h36m.load_poses(["S9"])
+    assert poses and all(k.startswith("S9/") for k in poses)
+    seq = poses["S9/Walking 1"]
+    assert seq.shape[1:] == (17, 3)
+    cam = h36m.load_cameras()["S9"][0]
+    uv = cam.project(seq[:10])
+    assert uv.shape == (10, 17, 2)
+    # the performer is in front of the camera and inside the image
+    assert (cam.world_to_camera(seq[:10])[..., 2] > 1000).all()
+    assert (uv > 0).all() and (uv[..., 0] < cam.width).all() and (uv[..., 1] < cam.height).all()
+    assert h36m.action_of("S9/Walking 1") == "Walking" and h36m.action_of("S1/WalkDog") == "WalkDog"
+
+
+def test_procrustes_removes_similarity():
+    rng = np.random.default_rng(0)
+    gt = rng.normal(size=(5, 17, 3)) * 300
+    angle = 0.7
+    rot = np.array([[np.cos(angle), -np.sin(angle), 0], [np.sin(angle), np.cos(angle), 0], [0, 0, 1]])
+    pred = 1.3 * gt @ rot.T + 50
+    assert mpjpe(pred, gt) > 50
+    assert p_mpjpe(pred, gt) < 1e-6
+    assert np.allclose(procrustes_align(pred, gt), gt, atol=1e-6)
