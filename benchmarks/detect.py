@@ -66,6 +66,7 @@ def run(quick: bool = False) -> dict:
     from engine.video import iter_frames, probe_video
 
     frames = 60 if quick else 300
+    load_before = round(os.getloadavg()[0], 2)
     with tempfile.TemporaryDirectory(prefix="bench_detect_") as tmp:
         clip = Path(tmp) / "clip720.mp4"
         make_720p_clip(clip, frames)
@@ -99,6 +100,7 @@ def run(quick: bool = False) -> dict:
         "detection_rate": report.detection_rate,
         "goal_fps": GOAL_FPS,
         "meets_goal": kp.num_frames / detect_s >= GOAL_FPS,
+        "load_avg_before": load_before,  # the 2 cores are shared: a load above ~0.5 means others were running
         "quick": quick,
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
