@@ -20,8 +20,9 @@ IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 class ProgressBar:
     """A one-line text bar on stderr: frames done / total (when the header gives one) and frames per second."""
 
-    def __init__(self, stream=sys.stderr, width: int = 30) -> None:
-        self.stream, self.width, self.start, self.last = stream, width, time.perf_counter(), 0.0
+    def __init__(self, stream=None, width: int = 30) -> None:
+        self.stream = stream if stream is not None else sys.stderr  # looked up now: tests and GUIs swap it
+        self.width, self.start, self.last = width, time.perf_counter(), 0.0
 
     def __call__(self, done: int, total: int | None) -> None:
         now = time.perf_counter()
