@@ -79,6 +79,13 @@ def _spread(d_from: np.ndarray, d_to: np.ndarray, n: int) -> list[np.ndarray]:
     return [quat_to_mat(quat_mul(qa, slerp_identity(rel, (i + 1) / n))) for i in range(n)]
 
 
+def _blend(d_from: np.ndarray, d_to: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Per-frame shortest-arc blend of two rotation sequences, weight w (T,) towards d_to."""
+    qa, qb = mat_to_quat(d_from), mat_to_quat(d_to)
+    rel = quat_mul(quat_conj(qa), qb)
+    return quat_to_mat(quat_mul(qa, slerp_identity(rel, np.asarray(w))))
+
+
 def _pole(e1: np.ndarray, u: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     """Unit direction, perpendicular to the limb line u, towards which the middle joint bends.
 
@@ -106,6 +113,29 @@ def two_bone_ik(root: np.ndarray, target: np.ndarray, pole: np.ndarray, l1: floa
     cos_a = np.clip((l1 * l1 + d * d - l2 * l2) / (2 * l1 * d), -1.0, 1.0)
     mid = root + l1 * (cos_a * u + np.sqrt(1 - cos_a**2) * pole)
     return mid, root + d * u
+
+
+def _rest_hinge(rig: Rig, a: np.ndarray, m: np.ndarray, e: np.ndarray, bend_fwd: np.ndarray, lower: int
+                ) -> np.ndarray:
+    """The rig's own rest-pose hinge axis of a limb (root a, middle m, end e).
+
+    Bent at rest: the bend plane. Straight (T-pose legs, many arms): the rig's own bend axis where the modeller
+    followed Blender's convention of bending about the lower bone's local X (within 35 degrees of the anatomical
+    axis, sign matched), else the anatomical axis from `bend_fwd`.
+    """
+    u0 = normalize(e - a)
+    e1 = normalize(m - a)
+    pole0 = _pole(e1, u0, bend_fwd)
+    hinge0 = normalize(np.cross(pole0, u0))
+    bent = np.linalg.norm(e1 - np.dot(e1, u0) * u0)
+    if bent >= SIN_BENT:
+        return hinge0
+    x_axis = rig.rest[lower][:, 0]
+    x_axis = normalize(x_axis - np.dot(x_axis, u0) * u0)
+    cos = float(np.dot(x_axis, hinge0))
+    if abs(cos) < np.cos(np.radians(35.0)):
+        return hinge0
+    return normalize(np.sign(cos) * x_axis)
 
 
 def _side_forward(side: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -146,7 +176,8 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
     rj = rig_joints(rig, rig_map, rig.heads, rig.tails)
 
     # world (performer, m) -> rig armature space: scale by leg length, lift so grounded ankles sit at rest height
-    ratio = leg_length(rj) / leg_length(J)
+    perf_leg = leg_length(J)
+    ratio = leg_length(rj) / perf_leg
     perf_ground = float(np.percentile(np.minimum(J[:, 3, 2], J[:, 6, 2]), 5))
     shift = np.array([0.0, 0.0, (rj[3, 2] + rj[6, 2]) / 2 - ratio * perf_ground])
 
@@ -183,6 +214,11 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
 
     fwd_chest, fwd_chest0 = _side_forward(sh_side, chest_up), _side_forward(sh_side0, chest_up0)
     fwd_hips, fwd_hips0 = _side_forward(hip_side, hip_up), _side_forward(hip_side0, hip_up0)
+    if pose.contact is not None:
+        ground = pose.contact.astype(np.float64)
+    else:  # no contact flags: an ankle near its lowest height (within 6% of leg length) is on the ground
+        lift = (J[:, [6, 3], 2] - perf_ground) / perf_leg
+        ground = np.clip((0.18 - lift) / 0.12, 0.0, 1.0)
     contact = pose.contact if (pin_feet and pose.contact is not None and pose.foot_targets_mm is not None) else None
 
     for side, (js, je, jw), (jh, jk, ja), foot in (("L", (11, 12, 13), (4, 5, 6), 0),
@@ -208,18 +244,17 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
             pole = _pole(e1, u, bend_fwd)
             mid, end = two_bone_ik(start, target, pole, l1, l2)
             hinge = np.cross(pole, u)
-            u0 = normalize(rj[e] - rj[a])
-            pole0 = _pole(normalize(rj[m] - rj[a]), u0, bend_fwd0)
-            hinge0 = np.cross(pole0, u0)
+            hinge0 = _rest_hinge(rig, rj[a], rj[m], rj[e], bend_fwd0, ix[bones[f"{lower}.{side}"][0]])
             d_up = _delta(mid - start, hinge, rj[m] - rj[a], hinge0)
             d_low = _delta(end - mid, hinge, rj[e] - rj[m], hinge0)
             for b in bones[f"{upper}.{side}"]:
                 posed.drive(ix[b], d_up)
             for b in bones[f"{lower}.{side}"]:
                 posed.drive(ix[b], d_low)
-        # feet stay level, turned with the hips' heading
+        # feet: level (turned with the hips' heading) on the ground, carried by the shin in the air
+        level = _yaw(fwd_hips, fwd_hips0)
         for b in bones.get(f"foot.{side}", []):
-            posed.drive(ix[b], _yaw(fwd_hips, fwd_hips0))
+            posed.drive(ix[b], _blend(d_low, level, ground[:, foot]))
 
     # world -> parent-local rotations for every mapped bone (unmapped ones between keep their rest offsets)
     names = list(dict.fromkeys(rig_map.all_bones()))
