@@ -43,7 +43,7 @@ def rig_from_armature(obj) -> retarget.Rig:
     short = []
     for b in obj.data.bones:
         head, tail = np.array(b.head_local, dtype=np.float64), np.array(b.tail_local, dtype=np.float64)
-        if np.linalg.norm(tail - head) < 1e-6:
+        if np.linalg.norm(tail - head) < 1e-5:
             short.append(b.name)
             continue
         rest = np.array([list(row) for row in b.matrix_local.to_3x3()], dtype=np.float64)

@@ -73,7 +73,7 @@ class Rig:
             if p >= i:
                 raise InputError(f"rig {self.name!r}: bone {self.names[i]!r} comes before its parent")
         lengths = np.linalg.norm(self.tails - self.heads, axis=1)
-        zero = [self.names[i] for i in np.flatnonzero(lengths < 1e-6)]
+        zero = [self.names[i] for i in np.flatnonzero(lengths < 1e-5)]
         if zero:
             raise InputError(f"rig {self.name!r}: zero-length bones (head == tail): {', '.join(zero)}")
         self.index = {b: i for i, b in enumerate(self.names)}
@@ -103,7 +103,7 @@ class Rig:
         idx = {b: i for i, b in enumerate(order)}
         heads = np.array([by_name[b]["head"] for b in order], dtype=np.float64)
         tails = np.array([by_name[b]["tail"] for b in order], dtype=np.float64)
-        short = [b for b, h, t in zip(order, heads, tails, strict=True) if np.linalg.norm(t - h) < 1e-6]
+        short = [b for b, h, t in zip(order, heads, tails, strict=True) if np.linalg.norm(t - h) < 1e-5]
         if short:
             raise InputError(f"rig {name!r}: zero-length bones (head == tail): {', '.join(short)}")
         rest, rolls = [], []
@@ -187,7 +187,7 @@ class Rig:
                 tail = np.mean(kids, axis=0)
             else:
                 tail = bone.get("end", bone["head"])
-            if np.linalg.norm(tail - bone["head"]) < 1e-6:  # coincident children: a short stub along +Z
+            if np.linalg.norm(tail - bone["head"]) < 1e-5:  # coincident children: a short stub along +Z
                 tail = bone["head"] + np.array([0.0, 0.0, 0.01])
             bone["tail"] = tail
         return cls.from_bones(out, name=path.stem)

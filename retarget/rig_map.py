@@ -56,11 +56,8 @@ _METARIG = _suffixed(".L", ".R", hips="spine", spine=["spine.001", "spine.002", 
 
 PRESETS: dict[str, dict[str, list[str]]] = {
     "metarig": _METARIG,
-    # a generated Rigify rig keyed through its FK controls
-    "rigify": _suffixed(".L", ".R", hips="torso", spine=["spine_fk.001", "spine_fk.002", "spine_fk.003"],
-                        neck=["neck"], head="head", shoulder="shoulder{S}", upper_arm="upper_arm_fk{S}",
-                        forearm="forearm_fk{S}", hand="hand_fk{S}", thigh="thigh_fk{S}", shin="shin_fk{S}",
-                        foot="foot_fk{S}", toe="toe_fk{S}"),
+    # Rigify's meta-rig names (.L/.R, spine.001 ...): key the meta-rig, or a rig that kept its bone names
+    "rigify": _METARIG,
     "mixamo": _sided("Left", "Right", hips="mixamorig:Hips",
                      spine=["mixamorig:Spine", "mixamorig:Spine1", "mixamorig:Spine2"], neck="mixamorig:Neck",
                      head="mixamorig:Head", shoulder="mixamorig:{S}Shoulder", upper_arm="mixamorig:{S}Arm",
@@ -210,7 +207,7 @@ def _propose(rig: Rig) -> RigMap:
 def detect_map(rig: Rig) -> RigMap:
     """A preset whose bones the rig has (namespace prefixes ignored), else a map proposed from names and hierarchy,
     with `.unplaced` listing the required slots it could not fill."""
-    for preset in ("mixamo", "metarig", "rigify", "unreal", "cmu", "makehuman"):
+    for preset in ("mixamo", "metarig", "unreal", "cmu", "makehuman"):
         rig_map = _match_preset(rig, preset)
         if rig_map is not None:
             return rig_map

@@ -163,7 +163,8 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
     """Bone rotations on `rig` that reproduce the performer's limb directions (see the module docstring).
 
     pose: a Pose3D in space "world" (Z up, mm, feet on Z = 0). The world is scaled by the rig's leg length over
-    the performer's for the root path and the pinned feet; `meta["scale"]` says by how much.
+    the performer's for the root path and the pinned feet; `meta["scale"]` says by how much, and
+    `meta["effector_targets"]` (T, 4, 3) holds where the IK sent the (left, right) wrists and (left, right) ankles.
     """
     if getattr(pose, "space", None) != "world":
         raise InputError(f"retargeting needs a Pose3D in world space (Z up, mm), got space {pose.space!r}")
@@ -221,6 +222,7 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
         ground = np.clip((0.18 - lift) / 0.12, 0.0, 1.0)
     contact = pose.contact if (pin_feet and pose.contact is not None and pose.foot_targets_mm is not None) else None
 
+    targets: dict[str, np.ndarray] = {}
     for side, (js, je, jw), (jh, jk, ja), foot in (("L", (11, 12, 13), (4, 5, 6), 0),
                                                     ("R", (14, 15, 16), (1, 2, 3), 1)):
         clav = bones.get(f"shoulder.{side}", [])
@@ -243,6 +245,7 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
             u = normalize(target - start)
             pole = _pole(e1, u, bend_fwd)
             mid, end = two_bone_ik(start, target, pole, l1, l2)
+            targets[f"{side}:{upper}"] = target
             hinge = np.cross(pole, u)
             hinge0 = _rest_hinge(rig, rj[a], rj[m], rj[e], bend_fwd0, ix[bones[f"{lower}.{side}"][0]])
             d_up = _delta(mid - start, hinge, rj[m] - rj[a], hinge0)
@@ -257,6 +260,7 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
             posed.drive(ix[b], _blend(d_low, level, ground[:, foot]))
 
     # world -> parent-local rotations for every mapped bone (unmapped ones between keep their rest offsets)
+    effectors = np.stack([targets[k] for k in ("L:upper_arm", "R:upper_arm", "L:thigh", "R:thigh")], axis=1)
     names = list(dict.fromkeys(rig_map.all_bones()))
     quats = np.empty((t, len(names), 4))
     for k, name in enumerate(names):
@@ -268,4 +272,5 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
     quats = make_continuous(quats)
     return RigAnimation(fps=float(pose.fps), bone_names=names, rotations=quats, root_location=posed.head(root).copy(),
                         root_bone=rig.names[root], meta={"scale": ratio, "ground_shift": float(shift[2]),
-                                                         "rig": rig.name, "map": rig_map.name})
+                                                         "rig": rig.name, "map": rig_map.name,
+                                                         "effector_targets": effectors})
