@@ -86,7 +86,8 @@ def _blend(d_from: np.ndarray, d_to: np.ndarray, w: np.ndarray) -> np.ndarray:
     return quat_to_mat(quat_mul(qa, slerp_identity(rel, np.asarray(w))))
 
 
-def _pole(e1: np.ndarray, u: np.ndarray, fallback: np.ndarray) -> np.ndarray:
+def _pole(e1: np.ndarray, u: np.ndarray, fallback: np.ndarray, straight: float = SIN_STRAIGHT,
+          bent: float = SIN_BENT) -> np.ndarray:
     """Unit direction, perpendicular to the limb line u, towards which the middle joint bends.
 
     From the performer's upper segment e1 where the limb is bent; eased into `fallback` (the anatomical bend
@@ -95,7 +96,7 @@ def _pole(e1: np.ndarray, u: np.ndarray, fallback: np.ndarray) -> np.ndarray:
     raw = e1 - np.sum(e1 * u, axis=-1, keepdims=True) * u
     m = np.linalg.norm(raw, axis=-1, keepdims=True)
     fb = normalize(fallback - np.sum(fallback * u, axis=-1, keepdims=True) * u)
-    w = np.clip((m - SIN_STRAIGHT) / (SIN_BENT - SIN_STRAIGHT), 0.0, 1.0)
+    w = np.clip((m - straight) / (bent - straight), 0.0, 1.0)
     return normalize(w * raw / np.maximum(m, 1e-12) + (1 - w) * fb)
 
 
@@ -115,27 +116,21 @@ def two_bone_ik(root: np.ndarray, target: np.ndarray, pole: np.ndarray, l1: floa
     return mid, root + d * u
 
 
-def _rest_hinge(rig: Rig, a: np.ndarray, m: np.ndarray, e: np.ndarray, bend_fwd: np.ndarray, lower: int
-                ) -> np.ndarray:
-    """The rig's own rest-pose hinge axis of a limb (root a, middle m, end e).
+def _rest_bend(rig: Rig, a: np.ndarray, m: np.ndarray, e: np.ndarray, bend_fwd: np.ndarray, lower: int
+               ) -> np.ndarray:
+    """The direction a limb (root a, middle m, end e) of the rig bends towards when straight at rest.
 
-    Bent at rest: the bend plane. Straight (T-pose legs, many arms): the rig's own bend axis where the modeller
-    followed Blender's convention of bending about the lower bone's local X (within 35 degrees of the anatomical
-    axis, sign matched), else the anatomical axis from `bend_fwd`.
+    Blender's convention is to bend about the lower bone's local X: where the rig's X lies within 35 degrees of the
+    anatomical hinge we trust it (it knows the rig's palm and knee orientation), else the anatomical `bend_fwd`.
     """
     u0 = normalize(e - a)
-    e1 = normalize(m - a)
-    pole0 = _pole(e1, u0, bend_fwd)
-    hinge0 = normalize(np.cross(pole0, u0))
-    bent = np.linalg.norm(e1 - np.dot(e1, u0) * u0)
-    if bent >= SIN_BENT:
-        return hinge0
+    hinge = normalize(np.cross(_pole(normalize(m - a), u0, bend_fwd), u0))
     x_axis = rig.rest[lower][:, 0]
     x_axis = normalize(x_axis - np.dot(x_axis, u0) * u0)
-    cos = float(np.dot(x_axis, hinge0))
+    cos = float(np.dot(x_axis, hinge))
     if abs(cos) < np.cos(np.radians(35.0)):
-        return hinge0
-    return normalize(np.sign(cos) * x_axis)
+        return bend_fwd
+    return np.cross(u0, np.sign(cos) * x_axis)  # the pole whose hinge cross(pole, u0) is that axis
 
 
 def _side_forward(side: np.ndarray, up: np.ndarray) -> np.ndarray:
@@ -213,7 +208,7 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
     for b in bones["head"]:
         posed.drive(ix[b], d_head)
 
-    fwd_chest, fwd_chest0 = _side_forward(sh_side, chest_up), _side_forward(sh_side0, chest_up0)
+    fwd_chest0 = _side_forward(sh_side0, chest_up0)
     fwd_hips, fwd_hips0 = _side_forward(hip_side, hip_up), _side_forward(hip_side0, hip_up0)
     if pose.contact is not None:
         ground = pose.contact.astype(np.float64)
@@ -231,9 +226,13 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
             for b in clav:
                 posed.drive(ix[b], d_clav)
         # arms bend with the forearm forward (elbow pole backwards); legs with the shin back (knee pole forwards)
-        for upper, lower, (a, m, e), bend_fwd, bend_fwd0, pin in (
-                ("upper_arm", "forearm", (js, je, jw), -fwd_chest, -fwd_chest0, None),
-                ("thigh", "shin", (jh, jk, ja), fwd_hips, fwd_hips0, foot if contact is not None else None)):
+        for upper, lower, (a, m, e), body, bend_fwd0, pin in (
+                ("upper_arm", "forearm", (js, je, jw), d_chest, -fwd_chest0, None),
+                ("thigh", "shin", (jh, jk, ja), d_hips, fwd_hips0, foot if contact is not None else None)):
+            # straight limbs keep the rest pose's bend direction, carried by the chest (arms) or hips (legs)
+            fb0 = _rest_bend(rig, rj[a], rj[m], rj[e], bend_fwd0, ix[bones[f"{lower}.{side}"][0]])
+            u0 = normalize(rj[e] - rj[a])
+            hinge0 = np.cross(_pole(normalize(rj[m] - rj[a]), u0, fb0), u0)
             l1 = float(np.linalg.norm(rj[m] - rj[a]))
             l2 = float(np.linalg.norm(rj[e] - rj[m]))
             start = posed.head(ix[bones[f"{upper}.{side}"][0]])
@@ -243,11 +242,12 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
                 c = pose.contact[:, pin, None].astype(np.float64)
                 target = target + c * (to_rig(pose.foot_targets_mm[:, pin].astype(np.float64) / 1000) - target)
             u = normalize(target - start)
-            pole = _pole(e1, u, bend_fwd)
-            mid, end = two_bone_ik(start, target, pole, l1, l2)
+            fallback = np.einsum("tij,j->ti", body, fb0)
+            # the knee/elbow goes exactly where the performer's is; the twist reference eases into the fallback
+            mid, end = two_bone_ik(start, target, _pole(e1, u, fallback, 1e-9, 1e-8), l1, l2)
+            pole = _pole(e1, u, fallback)
             targets[f"{side}:{upper}"] = target
             hinge = np.cross(pole, u)
-            hinge0 = _rest_hinge(rig, rj[a], rj[m], rj[e], bend_fwd0, ix[bones[f"{lower}.{side}"][0]])
             d_up = _delta(mid - start, hinge, rj[m] - rj[a], hinge0)
             d_low = _delta(end - mid, hinge, rj[e] - rj[m], hinge0)
             for b in bones[f"{upper}.{side}"]:
