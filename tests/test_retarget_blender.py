@@ -100,6 +100,17 @@ def test_write_action_bulk_unique_and_never_overwrites(rigs_dir, walk):
     assert len(bag.fcurves) == 4 * len(anim.bone_names) + 3
     assert all(len(fc.keyframe_points) == walk.num_frames for fc in bag.fcurves)
     assert tuple(second.frame_range) == (1.0, float(walk.num_frames))
+    # bones in Euler or axis-angle mode are keyed in their own mode and pose the same
+    obj.pose.bones["mixamorig:LeftArm"].rotation_mode = "YXZ"
+    obj.pose.bones["mixamorig:Spine1"].rotation_mode = "AXIS_ANGLE"
+    third = write_action(obj, anim, name="take")
+    bag = anim_utils.action_get_channelbag_for_slot(third, obj.animation_data.action_slot)
+    assert len(bag.fcurves) == 4 * len(anim.bone_names) + 3 - 1
+    rig_map = detect_map(rig)
+    frames = np.arange(0, walk.num_frames, 40)
+    _, heads, tails = pose_bones(rig, anim)
+    joints = blender_joints(obj, rig, rig_map, frames + 1)
+    assert np.abs(joints - rig_joints(rig, rig_map, heads[frames], tails[frames])).max() < 1e-4
 
 
 def test_cmu_fbx_round_trip(rigs_dir):
