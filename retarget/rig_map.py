@@ -140,14 +140,52 @@ def _match_preset(rig: Rig, preset: str) -> RigMap | None:
     bones = {}
     for slot, chain in PRESETS[preset].items():
         found = [by_plain.get(_strip_prefix(b)) for b in chain]
-        if slot in REQUIRED and any(f is None for f in found):
-            return None
-        if slot in ("spine", "neck"):
+        if slot in ("spine", "neck"):  # chains may be longer or shorter (UE5's spine_01..05): hierarchy decides
             found = [f for f in found if f is not None]
+            if slot == "spine" and not found:
+                return None
         elif any(f is None for f in found):
+            if slot in REQUIRED:
+                return None
             continue
         bones[slot] = found
-    return RigMap(bones, name=preset)
+    return RigMap(_complete_chains(rig, bones), name=preset)
+
+
+def _ancestors(rig: Rig, name: str) -> list[str]:
+    """Parent, grandparent ... of a bone."""
+    return [rig.names[i] for i in rig.chain_to_root(rig.index[name])[1:]]
+
+
+def _complete_chains(rig: Rig, bones: dict[str, list[str]]) -> dict[str, list[str]]:
+    """Fill hips, spine and neck from the hierarchy: hips is the thighs' common ancestor, the spine every bone from
+    hips up to the neck (or head), the neck every bone from there to the head."""
+    bones = dict(bones)
+    if "hips" not in bones and bones.get("thigh.L") and bones.get("thigh.R"):
+        right = set(_ancestors(rig, bones["thigh.R"][0]))
+        common = [b for b in _ancestors(rig, bones["thigh.L"][0]) if b in right]
+        if common:
+            bones["hips"] = [common[0]]
+    if not bones.get("hips") or not bones.get("head"):
+        return bones
+    hips = bones["hips"][0]
+    above_head = _ancestors(rig, bones["head"][0])
+    if hips not in above_head:
+        return bones
+    torso = list(reversed(above_head[:above_head.index(hips)]))  # hips (excluded) ... head's parent
+    neck_start = len(torso)
+    if bones.get("neck") and bones["neck"][0] in torso:
+        neck_start = torso.index(bones["neck"][0])
+    elif bones.get("spine") and bones["spine"][-1] in torso:
+        neck_start = torso.index(bones["spine"][-1]) + 1
+    spine, neck = torso[:neck_start], torso[neck_start:]
+    if spine and set(bones.get("spine", [])) <= set(spine):
+        bones["spine"] = spine
+        if neck:
+            bones["neck"] = neck
+        else:
+            bones.pop("neck", None)
+    return bones
 
 
 _SIDE_L = re.compile(r"(^|[._\-\s:])(l|left)($|[._\-\s\d])|^left|left(?=[A-Z])|^l(?=[A-Z])", re.I)
@@ -200,15 +238,21 @@ def _propose(rig: Rig) -> RigMap:
         if slot in ("hips", "head"):
             idx = idx[:1]
         bones[slot] = [rig.names[i] for i in idx]
-    unplaced = [s for s in REQUIRED if s not in bones]
+    bones = _complete_chains(rig, bones)
+    unplaced = [s for s in REQUIRED if not bones.get(s)]
     return RigMap(bones, name="proposed", unplaced=unplaced)
 
 
 def detect_map(rig: Rig) -> RigMap:
     """A preset whose bones the rig has (namespace prefixes ignored), else a map proposed from names and hierarchy,
     with `.unplaced` listing the required slots it could not fill."""
+    best: tuple[int, RigMap] | None = None
+    plain = {_strip_prefix(n) for n in rig.names}
     for preset in ("mixamo", "metarig", "unreal", "cmu", "makehuman"):
         rig_map = _match_preset(rig, preset)
-        if rig_map is not None:
-            return rig_map
-    return _propose(rig)
+        if rig_map is None:
+            continue
+        score = sum(_strip_prefix(b) in plain for chain in PRESETS[preset].values() for b in chain)
+        if best is None or score > best[0]:
+            best = (score, rig_map)
+    return best[1] if best is not None else _propose(rig)

@@ -78,6 +78,29 @@ def test_fallback_proposes_from_names_and_says_what_it_could_not_place(rigs):
         proposed.validate(legless)
 
 
+def test_longer_spine_found_from_hierarchy(rigs, walk):
+    """A UE5-style mannequin (spine_01..04) maps with the unreal preset, its spine chain read off the hierarchy."""
+    src = rigs["unreal"]
+    bones = []
+    for n, p, h, t, r in zip(src.names, src.parents, src.heads, src.tails, src.rolls, strict=True):
+        parent = src.names[p] if p >= 0 else None
+        if n == "spine_03":
+            mid = (h + t) / 2
+            bones += [{"name": n, "parent": parent, "head": h, "tail": mid, "roll": r},
+                      {"name": "spine_04", "parent": n, "head": mid, "tail": t, "roll": r}]
+            continue
+        bones.append({"name": n, "parent": "spine_04" if parent == "spine_03" else parent, "head": h, "tail": t,
+                      "roll": r})
+    rig = Rig.from_bones(bones, name="ue5")
+    rig_map = detect_map(rig)
+    assert rig_map.name == "unreal"
+    assert rig_map.bones["spine"] == ["spine_01", "spine_02", "spine_03", "spine_04"]
+    anim = retarget_pose(walk, rig, rig_map)
+    joints = posed_joints(rig, rig_map, anim)
+    gt = walk.joints_mm.astype(np.float64)
+    assert max(angle_deg(joints[:, c] - joints[:, p], gt[:, c] - gt[:, p]).mean() for c, p in LIMBS) < 2.0
+
+
 def test_zero_length_bone_is_refused():
     with pytest.raises(InputError, match="zero-length bones.*b"):
         Rig.from_bones([{"name": "a", "head": [0, 0, 0], "tail": [0, 0, 1]},
