@@ -36,6 +36,7 @@ def constrained_bones(obj, names: list[str] | None = None) -> list[str]:
 def rig_from_armature(obj) -> retarget.Rig:
     """The armature's rest pose (armature space, Blender units) as a `retarget.Rig`.
 
+    `world` carries the object's rotation and uniform scale (a Y-up FBX rig stood upright by its object);
     meta["constrained"] lists pose bones driven by constraints, meta["scale"] the (uniform) object scale.
     """
     check_armature(obj)
@@ -54,6 +55,7 @@ def rig_from_armature(obj) -> retarget.Rig:
     if not bones:
         raise InputError(f"armature {obj.name!r} has no bones")
     rig = retarget.Rig.from_bones(bones, name=obj.name)
+    rig.world = np.array([list(row) for row in obj.matrix_world.to_3x3()], dtype=np.float64)
     rig.meta["constrained"] = constrained_bones(obj)
     rig.meta["scale"] = float(obj.matrix_world.to_scale()[0])
     return rig

@@ -49,6 +49,8 @@ class Rig:
 
     names: bone names, parents first; parents: (B,) index of each bone's parent, -1 for roots;
     heads, tails: (B, 3) metres in armature space; rest: (B, 3, 3) rest orientations; rolls: (B,) radians.
+    world: (3, 3) rotation times uniform scale from armature space to the scene's axes (Blender's object
+    rotation/scale, e.g. a Y-up FBX rig turned upright by its object): the solver works in the scene's Z up.
     """
 
     names: list[str]
@@ -59,9 +61,14 @@ class Rig:
     rolls: np.ndarray
     name: str = ""
     meta: dict = field(default_factory=dict)
+    world: np.ndarray = field(default_factory=lambda: np.eye(3))
 
     def __post_init__(self) -> None:
         n = len(self.names)
+        self.world = np.asarray(self.world, dtype=np.float64).reshape(3, 3)
+        scale = np.linalg.svd(self.world, compute_uv=False)
+        if np.linalg.det(self.world) <= 0 or scale.max() / scale.min() > 1 + 1e-4:
+            raise InputError(f"rig {self.name!r}: object transform must be a rotation times a uniform scale")
         self.parents = np.asarray(self.parents, dtype=np.int64).reshape(n)
         self.heads = np.asarray(self.heads, dtype=np.float64).reshape(n, 3)
         self.tails = np.asarray(self.tails, dtype=np.float64).reshape(n, 3)
@@ -195,7 +202,16 @@ class Rig:
     def scaled(self, factor: float) -> Rig:
         """The same rig uniformly scaled (heads and tails), rest orientations unchanged."""
         return Rig(list(self.names), self.parents.copy(), self.heads * factor, self.tails * factor, self.rest.copy(),
-                   self.rolls.copy(), name=self.name, meta=dict(self.meta))
+                   self.rolls.copy(), name=self.name, meta=dict(self.meta), world=self.world.copy())
+
+    def aligned(self) -> Rig:
+        """The rig expressed in the scene's axes (heads, tails and rests through `world`), `world` the identity.
+
+        Local bone rotations are the same in both, which is why the solver may work here."""
+        scale = float(np.cbrt(np.linalg.det(self.world)))
+        rot = self.world / scale
+        return Rig(list(self.names), self.parents.copy(), self.heads @ self.world.T, self.tails @ self.world.T,
+                   rot @ self.rest, self.rolls.copy(), name=self.name, meta=dict(self.meta))
 
     def children(self, i: int) -> list[int]:
         return [int(c) for c in np.flatnonzero(self.parents == i)]

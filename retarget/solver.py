@@ -164,6 +164,13 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
     if getattr(pose, "space", None) != "world":
         raise InputError(f"retargeting needs a Pose3D in world space (Z up, mm), got space {pose.space!r}")
     rig_map.validate(rig)
+    if not np.allclose(rig.world, np.eye(3)):
+        # solve upright in the scene's axes, then bring the root path back into armature space
+        anim = retarget_pose(pose, rig.aligned(), rig_map, pin_feet=pin_feet)
+        inv = np.linalg.inv(rig.world)
+        anim.root_location = anim.root_location @ inv.T
+        anim.meta["effector_targets"] = anim.meta["effector_targets"] @ inv.T
+        return anim
     J = pose.joints_mm.astype(np.float64) / 1000.0
     if not np.all(np.isfinite(J)):
         raise InputError("the pose has missing (NaN) joints: fill gaps before retargeting")
@@ -239,8 +246,9 @@ def retarget_pose(pose, rig: Rig, rig_map: RigMap, *, pin_feet: bool = True) -> 
             e1, e2 = normalize(J[:, m] - J[:, a]), normalize(J[:, e] - J[:, m])
             target = start + l1 * e1 + l2 * e2  # the performer's directions at the rig's lengths
             if pin is not None:
-                c = pose.contact[:, pin, None].astype(np.float64)
-                target = target + c * (to_rig(pose.foot_targets_mm[:, pin].astype(np.float64) / 1000) - target)
+                pinned = pose.foot_targets_mm[:, pin].astype(np.float64) / 1000
+                c = pose.contact[:, pin, None].astype(np.float64) * np.all(np.isfinite(pinned), axis=1, keepdims=True)
+                target = target + c * (to_rig(np.nan_to_num(pinned)) - target)
             u = normalize(target - start)
             fallback = np.einsum("tij,j->ti", body, fb0)
             # the knee/elbow goes exactly where the performer's is; the twist reference eases into the fallback

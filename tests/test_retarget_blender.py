@@ -210,3 +210,28 @@ def test_bad_armatures_get_clear_errors(rigs_dir, walk):
     bpy.ops.object.mode_set(mode="OBJECT")
     with pytest.raises(InputError, match="zero-length bones: stub"):
         rig_from_armature(obj)
+
+
+def test_y_up_rig_turned_upright_by_its_object(rigs_dir, walk):
+    """FBX-style: bones in a Y-up armature space at 100x, the object rotated 90 deg about X and scaled 0.01."""
+    source = Rig.from_mpfb_json(rigs_dir / JSON_RIGS[0])
+    to_world = np.array([[1.0, 0, 0], [0, 0, -1], [0, 1, 0]]) * 0.01  # Rx(90 deg) * 0.01
+    inv = np.linalg.inv(to_world)
+    rot = to_world / 0.01
+    y_up = Rig.from_bones([{"name": n, "parent": source.names[p] if p >= 0 else None, "head": h @ inv.T,
+                            "tail": t @ inv.T, "rest": rot.T @ r}
+                           for n, p, h, t, r in zip(source.names, source.parents, source.heads, source.tails,
+                                                    source.rest, strict=True)])
+    obj = armature_from_rig(y_up, "fbx_style")
+    obj.rotation_euler = (np.pi / 2, 0.0, 0.0)
+    obj.scale = (0.01, 0.01, 0.01)
+    bpy.context.view_layer.update()
+    rig = rig_from_armature(obj)
+    assert np.allclose(rig.world, to_world, atol=1e-6)
+    rig_map = detect_map(rig)
+    anim = retarget_pose(walk, rig, rig_map)
+    write_action(obj, anim, name="walk")
+    frames = np.arange(0, walk.num_frames, 30)
+    joints = blender_joints(obj, rig, rig_map, frames + 1) @ to_world.T  # armature -> scene
+    assert limb_error(joints, walk.joints_mm[frames]) < 2.0
+    assert np.all(joints[:, 10, 2] > joints[:, 0, 2] + 0.4)  # upright: head well above the pelvis in the scene
