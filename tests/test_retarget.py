@@ -196,3 +196,47 @@ def test_bvh_written_parses_back(tmp_path, rigs, walk):
     assert np.allclose(pos[:, 0], anim.root_location[:, 0], atol=1e-4)
     assert np.allclose(pos[:, 1], anim.root_location[:, 2], atol=1e-4)
     assert np.allclose(pos[:, 2], -anim.root_location[:, 1], atol=1e-4)
+
+
+def test_two_bone_ik_reaches_or_straightens():
+    from retarget import two_bone_ik
+
+    rng = np.random.default_rng(1)
+    root = rng.normal(size=(200, 3))
+    target = root + rng.normal(size=(200, 3)) * 0.4
+    u = (target - root) / np.linalg.norm(target - root, axis=1, keepdims=True)
+    pole = np.cross(u, rng.normal(size=(200, 3)))
+    pole /= np.linalg.norm(pole, axis=1, keepdims=True)
+    mid, end = two_bone_ik(root, target, pole, 0.45, 0.42)
+    assert np.allclose(np.linalg.norm(mid - root, axis=1), 0.45)
+    assert np.allclose(np.linalg.norm(end - mid, axis=1), 0.42, atol=1e-6)
+    reach = np.linalg.norm(target - root, axis=1) < 0.87 - 1e-6
+    assert np.allclose(end[reach], target[reach], atol=1e-6)
+    assert np.all(np.sum((mid - root) * pole, axis=1) >= -1e-9)  # the middle joint bends towards the pole
+
+
+def test_fk_equals_slow_blender_style_reference(rigs, walk):
+    """pose_bones (vectorised) against Blender's rule written out with 4x4 matrices, frame by frame."""
+    rig, rig_map = rigs["cmu"], detect_map(rigs["cmu"])
+    anim = retarget_pose(walk, rig, rig_map)
+    world, heads, _ = pose_bones(rig, anim)
+
+    def m4(rot, loc):
+        m = np.eye(4)
+        m[:3, :3], m[:3, 3] = rot, loc
+        return m
+
+    for f in (0, 123, 399):
+        posed = {}
+        for b, name in enumerate(rig.names):
+            basis = np.eye(4)
+            if name in anim.bone_names:
+                basis[:3, :3] = quat_to_mat(anim.rotation_of(name)[f])
+            if name == anim.root_bone:
+                basis[:3, 3] = rig.rest[b].T @ (anim.root_location[f] - rig.heads[b])
+            rest = m4(rig.rest[b], rig.heads[b])
+            p = rig.parents[b]
+            local = rest if p < 0 else np.linalg.inv(m4(rig.rest[p], rig.heads[p])) @ rest
+            posed[b] = (np.eye(4) if p < 0 else posed[p]) @ local @ basis
+            assert np.allclose(posed[b][:3, :3], world[f, b], atol=1e-9)
+            assert np.allclose(posed[b][:3, 3], heads[f, b], atol=1e-9)
