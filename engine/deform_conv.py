@@ -8,6 +8,8 @@ input bilinearly at (t - k//2 + ky + dy, j - k//2 + kx + dx); points outside the
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 from torch import nn
 
@@ -43,6 +45,49 @@ def deform_conv2d_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch
     return out
 
 
+@torch.no_grad()
+def deform_conv2d_depthwise_sparse(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                                   bias: torch.Tensor | None) -> torch.Tensor:
+    """Same result as `deform_conv2d_depthwise`, for CPU inference (no autograd), several times faster.
+
+    The sampling points are shared by all channels, so bilinear sampling of every tap is one sparse matrix with
+    4 entries per output row; stacking the taps, out = [S_0 ... S_{k*k-1}] @ [x * w_0; ...; x * w_{k*k-1}] in
+    channels-last layout, one CSR product for the whole batch. Neighbours outside the grid get weight zero.
+    """
+    b, c, height, width = x.shape
+    k = weight.shape[-1]
+    taps, hw = k * k, height * width
+    off = offset.view(b, taps, 2, height, width)
+    ky, kx = torch.meshgrid(torch.arange(k, device=x.device), torch.arange(k, device=x.device), indexing="ij")
+    base_y = torch.arange(height, device=x.device).view(1, 1, height, 1) - k // 2 + ky.reshape(1, taps, 1, 1)
+    base_x = torch.arange(width, device=x.device).view(1, 1, 1, width) - k // 2 + kx.reshape(1, taps, 1, 1)
+    py = base_y.to(x.dtype) + off[:, :, 0]  # (b, taps, H, W)
+    px = base_x.to(x.dtype) + off[:, :, 1]
+    y0, x0 = torch.floor(py), torch.floor(px)
+    ly, lx = py - y0, px - x0
+    y0, x0 = y0.long(), x0.long()
+    # column of (batch, tap, source point) in the stacked (b * taps * H W, c) matrix
+    tap_base = (torch.arange(b, device=x.device).view(b, 1, 1, 1) * taps
+                + torch.arange(taps, device=x.device).view(1, taps, 1, 1)) * hw
+    cols, vals = [], []
+    for dy, dx, w in ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx), (1, 0, ly * (1 - lx)), (1, 1, ly * lx)):
+        yy, xx = y0 + dy, x0 + dx
+        inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+        cols.append(tap_base + yy.clamp(0, height - 1) * width + xx.clamp(0, width - 1))
+        vals.append(w * inside)
+    col = torch.stack(cols, -1).permute(0, 2, 3, 1, 4).reshape(-1)  # per output row: (tap, corner)
+    val = torch.stack(vals, -1).permute(0, 2, 3, 1, 4).reshape(-1)
+    crow = torch.arange(0, col.numel() + 1, taps * 4, device=x.device)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
+        sampling = torch.sparse_csr_tensor(crow, col, val, size=(b * hw, b * taps * hw))
+        stacked = x.permute(0, 2, 3, 1).reshape(b, 1, hw, c) * weight.reshape(1, c, taps).transpose(1, 2)[:, :, None]
+        out = torch.sparse.mm(sampling, stacked.reshape(b * taps * hw, c))  # (b H W, c)
+    if bias is not None:
+        out = out + bias
+    return out.view(b, height, width, c).permute(0, 3, 1, 2)
+
+
 class DeformableDepthwiseConv(nn.Module):
     """The depthwise conv's own weights; offsets come from the caller (a dense conv on the same input).
 
@@ -60,6 +105,9 @@ class DeformableDepthwiseConv(nn.Module):
         if x.is_cuda and self.use_torchvision and _torchvision_deform() is not None:
             k = self.weight.shape[-1]
             return _torchvision_deform()(x, offset, self.weight, self.bias, padding=k // 2)
+        if not x.is_cuda and not (torch.is_grad_enabled() and (x.requires_grad or offset.requires_grad
+                                                               or self.weight.requires_grad)):
+            return deform_conv2d_depthwise_sparse(x, offset, self.weight, self.bias)
         return deform_conv2d_depthwise(x, offset, self.weight, self.bias)
 
 

@@ -93,6 +93,55 @@ def selective_scan_chunked(u, delta, A, B, C, D=None, delta_bias=None, delta_sof
     return y.to(dtype)
 
 
+@torch.no_grad()
+def selective_scan_blocked(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True,
+                           block=32) -> torch.Tensor:
+    """Inference fast path on CPU: the reference recurrence itself, time-major, with its exponentials and
+    input terms computed `block` steps at a time and one fused multiply-add per step (no autograd).
+
+    Each step updates a contiguous (b, g, n, d) state slice in place, so the working set stays in cache and
+    nothing of size (l, n, d) is ever allocated; results equal the reference to float rounding.
+    """
+    b, gd, length = u.shape
+    g, n = B.shape[1], A.shape[1]
+    d = gd // g
+    dtype = u.dtype
+    delta = _prepare_delta(delta, delta_bias, delta_softplus)
+    u32 = u.float()
+    # time-major copies: (l, b, g, d) and (l, b, g, n)
+    ut = u32.view(b, g, d, length).permute(3, 0, 1, 2)
+    dt = delta.view(b, g, d, length).permute(3, 0, 1, 2)
+    du = (dt * ut).contiguous()
+    dt = dt.contiguous()
+    Bt = B.float().permute(3, 0, 1, 2)[..., None]  # (l, b, g, n, 1)
+    Ct = C.float().permute(3, 0, 1, 2)[:, :, :, None, :].contiguous()  # (l, b, g, 1, n)
+    At = A.float().view(g, d, n).transpose(1, 2).contiguous()  # (g, n, d)
+    blk = max(1, min(block, length))
+    dA = u32.new_empty(blk, b, g, n, d)
+    H = u32.new_empty(blk, b, g, n, d)
+    y = u32.new_empty(length, b, g, 1, d)
+    h = u32.new_zeros(b, g, n, d)
+    for s in range(0, length, blk):
+        e = min(length, s + blk)
+        a, hs = dA[:e - s], H[:e - s]
+        torch.mul(dt[s:e, :, :, None, :], At, out=a).exp_()  # exp(delta_t A)
+        torch.mul(du[s:e, :, :, None, :], Bt[s:e], out=hs)  # delta_t B_t u_t
+        prev = h
+        for i in range(e - s):
+            hs[i].addcmul_(a[i], prev)  # h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t
+            prev = hs[i]
+        h.copy_(prev)
+        torch.matmul(Ct[s:e], hs, out=y[s:e])  # <C_t, h_t>
+    y = y.view(length, b, g, d).permute(1, 2, 3, 0).reshape(b, gd, length)
+    if D is not None:
+        y = y + D.float()[:, None] * u32
+    return y.to(dtype)
+
+
+def _needs_grad(*tensors) -> bool:
+    return torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in tensors)
+
+
 @lru_cache(maxsize=1)
 def cuda_scan_available() -> bool:
     """True when mamba-ssm's CUDA selective scan imports (GPU machine only; never imported at module level)."""
@@ -106,7 +155,8 @@ def cuda_scan_available() -> bool:
 
 
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True, backend="auto") -> torch.Tensor:
-    """Dispatch: 'cuda' (mamba-ssm, tensors on CUDA), 'torch' (chunked), 'reference' (loop), 'auto'."""
+    """Dispatch: 'cuda' (mamba-ssm, tensors on CUDA), 'torch' (chunked; blocked sequential for CPU inference),
+    'chunked', 'blocked', 'reference' (loop), 'auto'."""
     if backend == "auto":
         backend = "cuda" if u.is_cuda and cuda_scan_available() else "torch"
     if backend == "cuda":
@@ -118,7 +168,11 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Tr
             delta_softplus=delta_softplus,
         )
     if backend == "torch":
+        backend = "chunked" if u.is_cuda or _needs_grad(u, delta, A, B, C, D, delta_bias) else "blocked"
+    if backend == "chunked":
         return selective_scan_chunked(u, delta, A, B, C, D, delta_bias, delta_softplus)
+    if backend == "blocked":
+        return selective_scan_blocked(u, delta, A, B, C, D, delta_bias, delta_softplus)
     if backend == "reference":
         return selective_scan_reference(u, delta, A, B, C, D, delta_bias, delta_softplus)
     raise ValueError(f"unknown scan backend {backend!r}; use auto, cuda, torch or reference")

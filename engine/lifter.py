@@ -1,0 +1,310 @@
+"""`engine.Lifter`: 2D keypoints of any length and frame rate -> root-relative 3D joints in millimetres.
+
+    lifter = Lifter.load()                      # sasmamba-s, shipped weights, best backend available
+    pose = lifter.lift(keypoints)               # Pose3D, camera axes, root-relative, mm
+
+Backends: "cuda" (torch on the GPU with mamba-ssm's scan), "torch" (our scan; CPU unless `device` says otherwise),
+"numpy" (engine/numpy_runtime.py: no torch at all, what a stock Blender runs). torch is imported only when a torch
+backend is chosen or probed, never at module import.
+
+What `lift` does, in order: checks the input (clear `InputError`s before any model call), fills missing joints
+(NaN coordinates) by linear interpolation over time, normalises pixels by the image width, resamples to the
+training rate (50 fps) when the clip's rate differs, cuts overlapping windows of the model's length (shorter clips
+padded by repeating the last frame), predicts them in batches with flip averaging, cross-fades the overlaps,
+resamples back to the clip's own frame times, and turns the "2.5D" output into millimetres with one
+weak-perspective scale per clip from the skeleton's bone lengths (engine/representation.py).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from .config import SasMambaConfig, get_config
+from .errors import InputError
+from .representation import MEAN_BONE_LENGTH_SUM_MM, normalize_2d, to_mm_weak
+from .skeleton import JOINT_NAMES, NUM_JOINTS
+from .types import Keypoints2D, Pose3D
+from .weights import load_weights, shipped_weights_path
+from .windows import predict_sequences, window_starts
+
+TRAINING_FPS = 50.0
+BACKENDS = ("cuda", "torch", "numpy")
+Progress = Callable[[int, int | None], None]
+
+
+# ------------------------------------------------------------------------------------------------ backend discovery
+@lru_cache(maxsize=1)
+def torch_available() -> bool:
+    try:
+        import torch  # noqa: F401
+    except Exception:  # ImportError, or a broken install: either way the torch backends are unavailable
+        return False
+    return True
+
+
+@lru_cache(maxsize=1)
+def cuda_available() -> bool:
+    """torch with a CUDA device and mamba-ssm's selective scan importable."""
+    if not torch_available():
+        return False
+    from .scan import cuda_scan_available
+
+    return cuda_scan_available()
+
+
+def available_backends() -> list[str]:
+    return [b for b, ok in (("cuda", cuda_available()), ("torch", torch_available()), ("numpy", True)) if ok]
+
+
+def pick_backend(backend: str = "auto") -> str:
+    if backend == "numpy":  # never probes torch: the numpy path must not import it
+        return backend
+    if backend == "auto":
+        return available_backends()[0]
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; use auto, {', '.join(BACKENDS)}")
+    if backend not in available_backends():
+        need = {"cuda": "torch with CUDA and mamba-ssm", "torch": "torch"}[backend]
+        raise RuntimeError(f"backend {backend!r} needs {need}, which is not available here; "
+                           f"available: {', '.join(available_backends())}")
+    return backend
+
+
+# ---------------------------------------------------------------------------------------------------- predictors
+class _NumpyPredictor:
+    def __init__(self, arrays: dict, cfg: SasMambaConfig, threads: int | None, batch: int) -> None:
+        from .numpy_runtime import NumpySasMamba
+
+        self.model = NumpySasMamba(arrays, cfg.to_dict(), threads=threads)
+        self.batch = batch
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        return self.model.forward(x, batch=self.batch)
+
+
+class _TorchPredictor:
+    def __init__(self, arrays: dict, cfg: SasMambaConfig, device: str, scan: str, threads: int | None,
+                 batch: int) -> None:
+        import torch
+
+        from .model import SasMamba
+
+        self.torch = torch
+        self.device = torch.device(device)
+        self.model = SasMamba(cfg)
+        state = {name: torch.from_numpy(np.asarray(value)) for name, value in arrays.items()}
+        missing, unexpected = self.model.load_state_dict(state, strict=False)
+        if missing or unexpected:
+            raise InputError(f"weights do not fit config {cfg.to_dict()}: missing {missing[:3]}, "
+                             f"unexpected {unexpected[:3]}")
+        self.model.to(self.device).eval()
+        self.model.set_scan_backend(scan)
+        self.threads = threads
+        self.batch = batch
+
+    @contextlib.contextmanager
+    def _threads(self):
+        # On a shared CPU, intra-op threads that wait on each other can be far slower than one thread, so the
+        # count is explicit and restored afterwards.
+        torch = self.torch
+        if self.threads is None or self.device.type != "cpu":
+            yield
+            return
+        previous = torch.get_num_threads()
+        torch.set_num_threads(self.threads)
+        try:
+            yield
+        finally:
+            torch.set_num_threads(previous)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        torch = self.torch
+        outs = []
+        with self._threads(), torch.inference_mode():
+            for i in range(0, len(x), self.batch):
+                xb = torch.from_numpy(np.ascontiguousarray(x[i:i + self.batch], dtype=np.float32)).to(self.device)
+                outs.append(self.model(xb).float().cpu().numpy())
+        return np.concatenate(outs)
+
+
+# ---------------------------------------------------------------------------------------------------- input prep
+def fill_missing(xy: np.ndarray, source: str = "keypoints") -> tuple[np.ndarray, int]:
+    """Linear interpolation over time of every non-finite joint coordinate (edges hold the nearest seen value).
+    Returns the filled (T, 17, 2) array and how many joint-frames were filled. InputError if a joint is never seen."""
+    xy = np.array(xy, dtype=np.float64)
+    seen = np.isfinite(xy).all(-1)  # (T, 17)
+    if not seen.any():
+        raise InputError(f"{source}: no finite joint position in any frame")
+    never = [JOINT_NAMES[j] for j in range(xy.shape[1]) if not seen[:, j].any()]
+    if never:
+        raise InputError(f"{source}: joint(s) {', '.join(never)} never seen in any frame; cannot lift")
+    filled = int((~seen).sum())
+    if filled:
+        frames = np.arange(len(xy))
+        for j in np.flatnonzero(~seen.all(0)):
+            ok = seen[:, j]
+            for c in range(2):
+                xy[:, j, c] = np.interp(frames, frames[ok], xy[ok, j, c])
+    return xy.astype(np.float32), filled
+
+
+def resample(x: np.ndarray, src_fps: float, dst_fps: float, count: int) -> np.ndarray:
+    """Linear interpolation in time: `count` frames at dst_fps from frames at src_fps (times from 0; the last
+    source frame is held past the end)."""
+    pos = np.arange(count, dtype=np.float64) * (src_fps / dst_fps)
+    pos = np.minimum(pos, len(x) - 1)
+    i0 = np.minimum(np.floor(pos).astype(np.int64), len(x) - 1)
+    i1 = np.minimum(i0 + 1, len(x) - 1)
+    frac = (pos - i0).reshape((-1,) + (1,) * (x.ndim - 1))
+    return (x[i0] * (1 - frac) + x[i1] * frac).astype(np.float32)
+
+
+def resampled_length(frames: int, fps: float, target_fps: float = TRAINING_FPS) -> int:
+    return max(2, int(np.floor((frames - 1) * target_fps / fps + 1e-6)) + 1)
+
+
+@dataclass
+class _Prepared:
+    x: np.ndarray  # (M, 17, 2) normalised, at the model's rate
+    frames: int  # the clip's own frame count
+    fps: float
+    resampled: bool
+    filled: int
+
+
+def check_keypoints(kp: Keypoints2D, what: str = "keypoints") -> None:
+    """Everything `lift` refuses, as InputError, before any model work."""
+    if not isinstance(kp, Keypoints2D):
+        raise InputError(f"{what}: expected engine.Keypoints2D, got {type(kp).__name__}")
+    xy = np.asarray(kp.xy)
+    if xy.ndim != 3 or xy.shape[1:] != (NUM_JOINTS, 2):
+        raise InputError(f"{what}: xy must have shape (T, 17, 2), got {xy.shape}")
+    if xy.shape[0] < 2:
+        raise InputError(f"{what}: needs at least 2 frames to lift, got {xy.shape[0]}")
+    if not (kp.width > 0 and kp.height > 0):
+        raise InputError(f"{what}: image size {kp.width}x{kp.height} is empty")
+    if not (np.isfinite(kp.fps) and kp.fps > 0):
+        raise InputError(f"{what}: frame rate {kp.fps!r} is not a positive number")
+
+
+def prepare(kp: Keypoints2D, what: str = "keypoints") -> _Prepared:
+    check_keypoints(kp, what)
+    xy, filled = fill_missing(kp.xy, what)
+    x = normalize_2d(xy, kp.width, kp.height)
+    if not np.isfinite(x).all():
+        raise InputError(f"{what}: joint positions are not finite after normalisation")
+    frames = len(x)
+    if abs(kp.fps - TRAINING_FPS) > 1e-6:
+        x = resample(x, kp.fps, TRAINING_FPS, resampled_length(frames, kp.fps))
+        return _Prepared(x, frames, kp.fps, True, filled)
+    return _Prepared(x, frames, kp.fps, False, filled)
+
+
+# -------------------------------------------------------------------------------------------------------- Lifter
+class Lifter:
+    """A loaded SasMamba lifter. Build it with `Lifter.load(...)`."""
+
+    def __init__(self, predict: Callable[[np.ndarray], np.ndarray], config: SasMambaConfig, metadata: dict,
+                 backend: str, weights_path: Path | None, *, stride: int | None = None, batch: int = 64) -> None:
+        self._predict = predict
+        self.config = config
+        self.metadata = metadata
+        self.backend = backend
+        self.weights_path = weights_path
+        overlap = config.frames // 3
+        self.stride = int(stride) if stride else config.frames - overlap
+        if not 1 <= self.stride <= config.frames:
+            raise ValueError(f"window stride must be in 1..{config.frames}, got {stride}")
+        self.batch = max(1, int(batch))  # windows handed to the backend per call (it may split them further)
+
+    @classmethod
+    def load(cls, config: str = "sasmamba-s", backend: str = "auto", weights: str | Path | None = None, *,
+             device: str | None = None, threads: int | None = None, stride: int | None = None,
+             batch: int | None = None) -> Lifter:
+        """Weights default to the shipped file of `config` (engine/weights/<config>_h36m.npz); the file's own
+        config wins over `config`. backend: auto (cuda > torch > numpy), cuda, torch or numpy.
+        threads: CPU threads (torch: intra-op threads, default 1 for robustness on busy machines; numpy: windows
+        computed in parallel, default min(4, cores))."""
+        backend = pick_backend(backend)
+        path = Path(weights) if weights is not None else shipped_weights_path(config)
+        if not path.is_file():
+            hint = "" if weights is not None else (f" (no trained weights are shipped for {config!r} yet; pass "
+                                                   "weights=PATH to a .npz from engine.weights.export_checkpoint)")
+            raise InputError(f"weights file {path} does not exist{hint}")
+        arrays, metadata = load_weights(path)
+        cfg = get_config(metadata["config"])
+        if backend == "numpy":
+            predict = _NumpyPredictor(arrays, cfg, threads, batch or 4)
+        else:
+            if backend == "cuda":
+                device = device or "cuda"
+            elif device is None:
+                device = "cpu"
+            if device == "cpu" and threads is None:
+                threads = int(os.environ.get("SASMAMBA_TORCH_THREADS", "1"))
+            predict = _TorchPredictor(arrays, cfg, device, "cuda" if backend == "cuda" else "torch", threads,
+                                      batch or (64 if backend == "cuda" else 8))
+        return cls(predict, cfg, metadata, backend, path, stride=stride)
+
+    # ------------------------------------------------------------------------------------------------ model calls
+    def predict_normalized(self, x: np.ndarray) -> np.ndarray:
+        """(n, T <= frames, 17, 2) normalised 2D -> (n, T, 17, 3) root-relative 2.5D, one forward per window."""
+        x = np.asarray(x, dtype=np.float32)
+        if x.ndim != 4 or x.shape[2:] != (NUM_JOINTS, 2) or not 1 <= x.shape[1] <= self.config.frames:
+            raise InputError(f"predict_normalized takes (n, T <= {self.config.frames}, 17, 2), got {x.shape}")
+        if not np.isfinite(x).all():
+            raise InputError("predict_normalized: input has NaN or infinite values")
+        if len(x) == 0:
+            return np.zeros(x.shape[:3] + (3,), np.float32)
+        return np.asarray(self._predict(x), dtype=np.float32)
+
+    def _predict_clips(self, clips: list[np.ndarray], flip_tta: bool, progress: Progress | None) -> list[np.ndarray]:
+        size = self.config.frames
+        total = sum(len(window_starts(len(c), size, self.stride)) for c in clips) * (2 if flip_tta else 1)
+        done = 0
+        if progress:
+            progress(0, total)
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            nonlocal done
+            out = self.predict_normalized(x)
+            done += len(x)
+            if progress:
+                progress(done, total)
+            return out
+
+        return predict_sequences(predict, clips, size, self.stride, flip=flip_tta, batch=self.batch)
+
+    # ------------------------------------------------------------------------------------------------- lifting
+    def lift(self, kp: Keypoints2D, *, flip_tta: bool = True, progress: Progress | None = None,
+             bone_length_sum_mm: float | None = None) -> Pose3D:
+        """One clip -> Pose3D (camera axes x right, y down, z away; root-relative; mm; the clip's own frames).
+        bone_length_sum_mm: the performer's summed 16 bone lengths if known (else the mean H36M performer)."""
+        return self.lift_many([kp], flip_tta=flip_tta, progress=progress, bone_length_sum_mm=bone_length_sum_mm)[0]
+
+    def lift_many(self, kps: Sequence[Keypoints2D], *, flip_tta: bool = True, progress: Progress | None = None,
+                  bone_length_sum_mm: float | None = None) -> list[Pose3D]:
+        """Many clips, their windows batched together through the model."""
+        if bone_length_sum_mm is not None and not (np.isfinite(bone_length_sum_mm) and bone_length_sum_mm > 0):
+            raise InputError(f"bone_length_sum_mm must be a positive number, got {bone_length_sum_mm!r}")
+        prepared = [prepare(kp, getattr(kp, "source", "") or f"clip {i}") for i, kp in enumerate(kps)]
+        preds = self._predict_clips([p.x for p in prepared], flip_tta, progress)
+        poses = []
+        for kp, prep, pred in zip(kps, prepared, preds, strict=True):
+            if prep.resampled:
+                pred = resample(pred, TRAINING_FPS, prep.fps, prep.frames)
+            pred = pred - pred[:, :1]  # trained to be root-relative; make it exact
+            joints, scale = to_mm_weak(pred, bone_length_sum_mm or MEAN_BONE_LENGTH_SUM_MM)
+            meta = {"lifter": self.metadata.get("config_name") or "", "backend": self.backend,
+                    "weights": str(self.weights_path) if self.weights_path else None, "flip_tta": flip_tta,
+                    "mm_per_unit": scale, "filled_joint_frames": prep.filled, "resampled_from_fps": prep.fps
+                    if prep.resampled else None, "window": self.config.frames, "stride": self.stride}
+            poses.append(Pose3D(joints_mm=joints, fps=kp.fps, space="camera", source=kp.source, meta=meta))
+        return poses

@@ -1,0 +1,261 @@
+"""The SasMamba forward pass in numpy alone: what lifts inside a stock Blender, where torch is not installed.
+
+It reads the same weight file as the torch backends (engine/weights.py) and follows engine/model.py step by step;
+tests hold the two equal. Nothing on this path imports torch.
+
+Layout: activations are channels-last, (b, T, J, C). The scan runs time-major with the four directions first,
+u, delta (K, L, b, d), B, C (K, L, b, N): each step updates one contiguous (K, b, N, d) state in place, with the
+exponentials and input terms of `block` steps computed at once (the same recurrence as engine/scan.py's reference).
+Everything is float32.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+F32 = np.float32
+
+
+# ----------------------------------------------------------------------------------------------- elementwise pieces
+def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
+    mean = x.mean(-1, keepdims=True)
+    xc = x - mean
+    var = np.mean(xc * xc, axis=-1, keepdims=True)
+    xc *= 1.0 / np.sqrt(var + F32(eps))
+    xc *= weight
+    xc += bias
+    return xc
+
+
+def silu(x: np.ndarray) -> np.ndarray:
+    return x / (F32(1) + np.exp(-x))
+
+
+def softplus(x: np.ndarray) -> np.ndarray:
+    return np.logaddexp(F32(0), x).astype(F32, copy=False)
+
+
+def erf(x: np.ndarray) -> np.ndarray:
+    """Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7): numpy has no erf and Blender ships no scipy."""
+    a = np.abs(x)
+    t = F32(1) / (F32(1) + F32(0.3275911) * a)
+    poly = t * (F32(0.254829592) + t * (F32(-0.284496736) + t * (F32(1.421413741) + t * (F32(-1.453152027)
+                                                                                     + t * F32(1.061405429)))))
+    return np.copysign(F32(1) - poly * np.exp(-a * a), x)
+
+
+def gelu(x: np.ndarray) -> np.ndarray:
+    """Exact (erf) GELU, as torch.nn.GELU()."""
+    return F32(0.5) * x * (F32(1) + erf(x * F32(1 / math.sqrt(2))))
+
+
+# ------------------------------------------------------------------------------------------------------- the scan
+def selective_scan(u: np.ndarray, delta: np.ndarray, A: np.ndarray, B: np.ndarray, C: np.ndarray,
+                   D: np.ndarray, block: int = 16) -> np.ndarray:
+    """Mamba-1 selective scan. u, delta (K, L, b, d) with delta already softplus'd; A (K, N, d) < 0;
+    B, C (K, L, b, N); D (K, d). Returns y (K, L, b, d):
+        h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t,   y_t = <C_t, h_t> + D u_t
+    """
+    k, length, b, d = u.shape
+    n = A.shape[1]
+    blk = max(1, min(block, length))
+    decay = np.empty((blk, k, b, n, d), F32)
+    states = np.empty((blk, k, b, n, d), F32)
+    y = np.empty((length, k, b, 1, d), F32)
+    du = delta * u
+    Ab = A[:, None]  # (K, 1, N, d)
+    h = np.zeros((k, b, n, d), F32)
+    for s in range(0, length, blk):
+        e = min(length, s + blk)
+        a, hs = decay[:e - s], states[:e - s]
+        np.multiply(delta[:, s:e, :, None, :].transpose(1, 0, 2, 3, 4), Ab, out=a)
+        np.exp(a, out=a)  # exp(delta_t A)
+        np.multiply(du[:, s:e, :, None, :].transpose(1, 0, 2, 3, 4),
+                    B[:, s:e, :, :, None].transpose(1, 0, 2, 3, 4), out=hs)  # delta_t B_t u_t
+        prev = h
+        for i in range(e - s):
+            ai, hi = a[i], hs[i]
+            np.multiply(ai, prev, out=ai)
+            np.add(hi, ai, out=hi)
+            prev = hi
+        np.copyto(h, prev)
+        np.matmul(C[:, s:e, :, None, :].transpose(1, 0, 2, 3, 4), hs, out=y[s:e])  # <C_t, h_t>
+    y = y[:, :, :, 0].transpose(1, 0, 2, 3)  # (K, L, b, d)
+    return y + D[:, None, None, :] * u
+
+
+# ------------------------------------------------------------------------------------------------ the convolutions
+def conv3x3_dense(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """torch Conv2d(c_in -> c_out, k, padding=k//2) on channels-last x (b, H, W, c_in) -> (b, H, W, c_out)."""
+    b, height, width, c = x.shape
+    c_out, _, k, _ = weight.shape
+    p = k // 2
+    padded = np.zeros((b, height + 2 * p, width + 2 * p, c), F32)
+    padded[:, p:p + height, p:p + width] = x
+    cols = np.empty((b, height, width, k * k, c), F32)
+    for ky in range(k):
+        for kx in range(k):
+            cols[:, :, :, ky * k + kx] = padded[:, ky:ky + height, kx:kx + width]
+    w2 = weight.transpose(2, 3, 1, 0).reshape(k * k * c, c_out)  # rows ordered (ky, kx, c_in)
+    return (cols.reshape(-1, k * k * c) @ w2).reshape(b, height, width, c_out) + bias
+
+
+def deform_conv_depthwise(x: np.ndarray, offset: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """engine/deform_conv.py in channels-last numpy: x (b, H, W, c), offset (b, H, W, 2 k*k) in torchvision's
+    layout (channel 2i = shift along H, 2i + 1 along W, tap i = ky * k + kx), weight (c, 1, k, k), bias (c,).
+    Bilinear taps; neighbours outside the grid read zero (they index an appended zero row)."""
+    b, height, width, c = x.shape
+    k = weight.shape[-1]
+    hw = height * width
+    rows = np.concatenate([x.reshape(b * hw, c), np.zeros((1, c), F32)])
+    zero_row = b * hw
+    grid_y = np.arange(height, dtype=F32)[None, :, None]
+    grid_x = np.arange(width, dtype=F32)[None, None, :]
+    batch_base = (np.arange(b) * hw)[:, None, None]
+    w_taps = weight.reshape(c, k * k)
+    out = np.empty((b * hw, c), F32)
+    out[:] = bias
+    acc = np.empty((b * hw, c), F32)
+    buf = np.empty((b * hw, c), F32)
+    for tap in range(k * k):
+        ky, kx = divmod(tap, k)
+        py = grid_y + F32(ky - k // 2) + offset[..., 2 * tap]  # (b, H, W)
+        px = grid_x + F32(kx - k // 2) + offset[..., 2 * tap + 1]
+        y0, x0 = np.floor(py), np.floor(px)
+        ly, lx = py - y0, px - x0
+        y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+        first = True
+        for dy, dx, w in ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx), (1, 0, ly * (1 - lx)), (1, 1, ly * lx)):
+            yy, xx = y0 + dy, x0 + dx
+            inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+            index = np.where(inside, batch_base + yy * width + xx, zero_row).reshape(-1)
+            target = acc if first else buf
+            np.take(rows, index, axis=0, out=target)
+            target *= w.reshape(-1, 1)
+            if not first:
+                acc += buf
+            first = False
+        acc *= w_taps[:, tap]
+        out += acc
+    return out.reshape(b, height, width, c)
+
+
+# --------------------------------------------------------------------------------------------------------- the model
+class NumpySasMamba:
+    """SasMamba forward from a state_dict's arrays (names as in engine/model.py) and its config fields."""
+
+    def __init__(self, arrays: dict[str, np.ndarray], config: dict, *, threads: int | None = None,
+                 scan_block: int = 16) -> None:
+        self.cfg = dict(config)
+        self.p = {name: np.ascontiguousarray(value, dtype=F32) for name, value in arrays.items()}
+        self.dim = int(config["dim"])
+        self.depth = int(config["depth"])
+        self.frames = int(config["frames"])
+        self.joints = int(config["joints"])
+        self.d_inner = int(config.get("expand", 2)) * self.dim
+        self.d_state = int(config["d_state"])
+        self.dt_rank = math.ceil(self.dim / 16)
+        self.threads = max(1, threads if threads is not None else min(4, os.cpu_count() or 1))
+        self.scan_block = scan_block
+        self._check_arrays()
+        self.anchor2 = np.arange(self.joints) // 2 * 2
+        self.anchor3 = np.arange(self.joints) // 3 * 3
+        self._ssm_cache: dict[str, dict] = {}
+
+    def _check_arrays(self) -> None:
+        needed = ["joint_embed.weight", "spatial_pos", "temporal_pos", "head.weight"]
+        for kind in ("spatial", "temporal"):
+            for i in range(self.depth):
+                needed.append(f"{kind}_blocks.{i}.ssm.A_log")
+        missing = [n for n in needed if n not in self.p]
+        if missing:
+            raise ValueError(f"weights lack {', '.join(missing[:4])}... for config {self.cfg}")
+        if self.p["temporal_pos"].shape != (self.frames, self.dim):
+            raise ValueError(f"temporal_pos has shape {self.p['temporal_pos'].shape}, config says "
+                             f"({self.frames}, {self.dim})")
+
+    def _ssm_params(self, prefix: str) -> dict:
+        """Per-block scan parameters in the runtime's layouts, computed once."""
+        if prefix not in self._ssm_cache:
+            p, k, di, n = self.p, 4, self.d_inner, self.d_state
+            self._ssm_cache[prefix] = {
+                "A": (-np.exp(p[prefix + "A_log"])).reshape(k, di, n).transpose(0, 2, 1).copy(),  # (K, N, d)
+                "D": p[prefix + "D"].reshape(k, di),
+                "dt_bias": p[prefix + "dt_proj_bias"].reshape(k, 1, 1, di),
+                "x_proj_t": p[prefix + "x_proj_weight"].transpose(0, 2, 1).copy(),  # (K, d, R + 2N)
+                "dt_proj_t": p[prefix + "dt_proj_weight"].transpose(0, 2, 1).copy(),  # (K, R, d)
+                "in_proj_t": p[prefix + "in_proj.weight"].T.copy(),
+                "out_proj_t": p[prefix + "out_proj.weight"].T.copy(),
+            }
+        return self._ssm_cache[prefix]
+
+    def _ssm(self, x: np.ndarray, prefix: str) -> np.ndarray:
+        p, q = self.p, self._ssm_params(prefix)
+        b, t, j, _ = x.shape
+        di, n, r = self.d_inner, self.d_state, self.dt_rank
+        length = t * j
+        xz = x @ q["in_proj_t"]  # (b, T, J, 2 di)
+        xi, z = xz[..., :di], silu(xz[..., di:])
+        offset = conv3x3_dense(xi, p[prefix + "offset_conv.weight"], p[prefix + "offset_conv.bias"])
+        xc = silu(deform_conv_depthwise(xi, offset, p[prefix + "conv.weight"], p[prefix + "conv.bias"]))
+        xa = xc + xc[:, :, self.anchor2] + xc[:, :, self.anchor3]  # stride-2/3 group anchors
+
+        # the four scan orders, time-major: (K, L, b, di)
+        u = np.empty((4, length, b, di), F32)
+        u[0] = xa.transpose(1, 2, 0, 3).reshape(length, b, di)  # frame-major t0j0 t0j1 ...
+        u[1] = xc.transpose(2, 1, 0, 3).reshape(length, b, di)  # joint-major j0t0 j0t1 ...
+        u[2] = u[0, ::-1]
+        u[3] = u[1, ::-1]
+        x_dbl = (u.reshape(4, length * b, di) @ q["x_proj_t"]).reshape(4, length, b, r + 2 * n)
+        dt = (x_dbl[..., :r].reshape(4, length * b, r) @ q["dt_proj_t"]).reshape(4, length, b, di)
+        delta = softplus(dt + q["dt_bias"])  # (K, L, b, di)
+        B = np.ascontiguousarray(x_dbl[..., r:r + n])
+        C = np.ascontiguousarray(x_dbl[..., r + n:])
+        y = selective_scan(u, delta, q["A"], B, C, q["D"], block=self.scan_block)  # (K, L, b, di)
+
+        frame_major = (y[0] + y[2, ::-1]).reshape(t, j, b, di)
+        joint_major = (y[1] + y[3, ::-1]).reshape(j, t, b, di).transpose(1, 0, 2, 3)
+        y = (frame_major + joint_major).transpose(2, 0, 1, 3)  # (b, T, J, di)
+        y = layer_norm(y, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5) * z
+        return y @ q["out_proj_t"]
+
+    def _block(self, x: np.ndarray, prefix: str) -> np.ndarray:
+        p = self.p
+        x = x + self._ssm(layer_norm(x, p[prefix + "norm1.weight"], p[prefix + "norm1.bias"], 1e-6), prefix + "ssm.")
+        h = layer_norm(x, p[prefix + "norm2.weight"], p[prefix + "norm2.bias"], 1e-6)
+        h = gelu(h @ p[prefix + "mlp.fc1.weight"].T + p[prefix + "mlp.fc1.bias"])
+        return x + (h @ p[prefix + "mlp.fc2.weight"].T + p[prefix + "mlp.fc2.bias"])
+
+    def _forward_one(self, x: np.ndarray) -> np.ndarray:
+        p = self.p
+        t = x.shape[1]
+        h = x @ p["joint_embed.weight"].T + p["joint_embed.bias"] + p["spatial_pos"]  # (b, T, J, C)
+        for i in range(self.depth):
+            h = layer_norm(self._block(h, f"spatial_blocks.{i}."), p["spatial_norm.weight"], p["spatial_norm.bias"],
+                           1e-6)
+            if i == 0:
+                h = h + p["temporal_pos"][:t, None, :]
+            h = layer_norm(self._block(h, f"temporal_blocks.{i}."), p["temporal_norm.weight"],
+                           p["temporal_norm.bias"], 1e-6)
+        h = layer_norm(h, p["head_norm.weight"], p["head_norm.bias"], 1e-5)
+        return h @ p["head.weight"].T + p["head.bias"]  # (b, T, J, 3)
+
+    def forward(self, x: np.ndarray, batch: int = 4) -> np.ndarray:
+        """(n, T <= frames, 17, 2) normalised 2D -> (n, T, 17, 3) root-relative 2.5D. Windows go through in
+        groups of `batch`, groups spread over `threads` threads (numpy releases the GIL inside its loops)."""
+        x = np.asarray(x, dtype=F32)
+        if x.ndim != 4 or x.shape[2:] != (self.joints, 2) or not 1 <= x.shape[1] <= self.frames:
+            raise ValueError(f"numpy runtime takes (n, T <= {self.frames}, {self.joints}, 2), got {x.shape}")
+        groups = [x[i:i + batch] for i in range(0, len(x), batch)]
+        if self.threads == 1 or len(groups) == 1:
+            outs = [self._forward_one(g) for g in groups]
+        else:
+            with ThreadPoolExecutor(self.threads) as pool:
+                outs = list(pool.map(self._forward_one, groups))
+        return np.concatenate(outs) if outs else np.zeros(x.shape[:3] + (3,), F32)
+
+    __call__ = forward

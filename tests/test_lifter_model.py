@@ -1,0 +1,141 @@
+"""SasMamba model pieces: fast paths against their references, torch against numpy, gradients, counts."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from engine import numpy_runtime as npr
+from engine.config import CONFIGS
+from engine.deform_conv import deform_conv2d_depthwise, deform_conv2d_depthwise_sparse
+from engine.info import mac_counts, parameter_counts
+from engine.model import SasMamba
+from engine.scan import selective_scan_blocked, selective_scan_chunked, selective_scan_reference
+from engine.weights import state_dict_arrays
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    # two intra-op threads on a busy 2-core machine can be 10x slower than one
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def scan_inputs(b=2, g=4, d=6, n=5, length=150, seed=0, dtype=torch.float64):
+    gen = torch.Generator().manual_seed(seed)
+    u = torch.randn(b, g * d, length, generator=gen, dtype=dtype)
+    delta = torch.randn(b, g * d, length, generator=gen, dtype=dtype) - 1
+    A = -torch.rand(g * d, n, generator=gen, dtype=dtype) * 4 - 0.1
+    B = torch.randn(b, g, n, length, generator=gen, dtype=dtype)
+    C = torch.randn(b, g, n, length, generator=gen, dtype=dtype)
+    D = torch.randn(g * d, generator=gen, dtype=dtype)
+    bias = torch.randn(g * d, generator=gen, dtype=dtype) * 0.5
+    return u, delta, A, B, C, D, bias
+
+
+def test_chunked_scan_equals_reference_forward_and_backward():
+    inputs = [t.float().requires_grad_() for t in scan_inputs()]
+    ref = selective_scan_reference(*inputs, delta_softplus=True)
+    grads_ref = torch.autograd.grad(ref.square().sum(), inputs)
+    for chunk in (1, 16, 64, 200):  # 150 steps: ragged, exact and longer-than-sequence chunks
+        fast = selective_scan_chunked(*inputs, delta_softplus=True, chunk=chunk)
+        assert torch.allclose(fast, ref, atol=1e-5, rtol=1e-5), chunk
+        grads = torch.autograd.grad(fast.square().sum(), inputs)
+        for g_fast, g_ref in zip(grads, grads_ref, strict=True):
+            scale = g_ref.abs().max().clamp(min=1)
+            assert ((g_fast - g_ref).abs().max() / scale) < 1e-5, chunk
+
+
+def test_blocked_scan_equals_reference():
+    inputs = [t.float() for t in scan_inputs(b=3, length=97, seed=1)]
+    ref = selective_scan_reference(*inputs, delta_softplus=True)
+    for block in (1, 5, 32, 200):
+        fast = selective_scan_blocked(*inputs, delta_softplus=True, block=block)
+        assert torch.allclose(fast, ref, atol=1e-5, rtol=1e-5), block
+
+
+def test_numpy_scan_equals_reference():
+    u, delta, A, B, C, D, bias = (t.float() for t in scan_inputs(seed=2))
+    ref = selective_scan_reference(u, delta, A, B, C, D, bias, True).numpy()
+    b, gd, length = u.shape
+    g, n = B.shape[1], B.shape[2]
+    d = gd // g
+    dl = F.softplus(delta + bias[:, None]).numpy()
+    as_np = lambda t: t.reshape(b, g, -1, length).permute(1, 3, 0, 2).numpy()  # noqa: E731  (K, L, b, d|n)
+    y = npr.selective_scan(as_np(u), np.ascontiguousarray(as_np(torch.from_numpy(dl))),
+                           A.reshape(g, d, n).transpose(1, 2).numpy(), as_np(B), as_np(C), D.reshape(g, d).numpy(),
+                           block=7)
+    np.testing.assert_allclose(y.transpose(2, 0, 3, 1).reshape(b, gd, length), ref, atol=1e-5, rtol=1e-5)
+
+
+def test_deform_conv_zero_offsets_is_depthwise_conv_and_paths_agree():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(2, 6, 11, 17, generator=gen)
+    weight = torch.randn(6, 1, 3, 3, generator=gen)
+    bias = torch.randn(6, generator=gen)
+    zero = torch.zeros(2, 18, 11, 17)
+    plain = F.conv2d(x, weight, bias, padding=1, groups=6)
+    assert torch.allclose(deform_conv2d_depthwise(x, zero, weight, bias), plain, atol=1e-5)
+    assert torch.allclose(deform_conv2d_depthwise_sparse(x, zero, weight, bias), plain, atol=1e-5)
+    to_np = lambda t: t.permute(0, 2, 3, 1).numpy()  # noqa: E731  channels-last
+    np.testing.assert_allclose(npr.deform_conv_depthwise(to_np(x), to_np(zero), weight.numpy(), bias.numpy()),
+                               to_np(plain), atol=1e-5)
+    offset = torch.randn(2, 18, 11, 17, generator=gen) * 3  # many taps land outside the grid
+    ref = deform_conv2d_depthwise(x, offset, weight, bias)
+    assert torch.allclose(deform_conv2d_depthwise_sparse(x, offset, weight, bias), ref, atol=1e-5)
+    np.testing.assert_allclose(npr.deform_conv_depthwise(to_np(x), to_np(offset), weight.numpy(), bias.numpy()),
+                               to_np(ref), atol=1e-5)
+
+
+def perturbed_model(name: str, seed: int = 0) -> SasMamba:
+    """A freshly initialised model with every parameter nudged, so zero-initialised offsets and embeddings matter."""
+    torch.manual_seed(seed)
+    model = SasMamba(name).eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(torch.randn_like(p) * 0.05)
+    return model
+
+
+@pytest.mark.parametrize("name,batch", [("sasmamba-tiny", 3), ("sasmamba-xs", 2), ("sasmamba-s", 1)])
+def test_numpy_runtime_equals_torch(name, batch):
+    model = perturbed_model(name)
+    net = npr.NumpySasMamba(state_dict_arrays(model), model.cfg.to_dict(), threads=2)
+    x = torch.randn(batch, model.cfg.frames, 17, 2, generator=torch.Generator().manual_seed(1)) * 0.4
+    with torch.no_grad():
+        expected = model(x).numpy()
+    got = net.forward(x.numpy(), batch=2)
+    rel = np.abs(got - expected).max() / np.abs(expected).max()
+    assert rel < 1e-4, rel
+    if name != "sasmamba-s":  # the differentiable paths (training) give the same forward as the inference paths
+        model.set_scan_backend("chunked")
+        out = model(x.clone().requires_grad_()).detach().numpy()
+        assert np.abs(out - expected).max() / np.abs(expected).max() < 1e-4
+
+
+def test_gradients_reach_every_parameter():
+    model = perturbed_model("sasmamba-xs")  # eval(): drop-path off, so no branch is skipped at random
+    x = torch.randn(2, model.cfg.frames, 17, 2) * 0.4
+    model(x).square().mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+        assert p.grad.abs().max() > 0, name
+
+
+def test_counts_match_modules_and_paper():
+    for name in ("sasmamba-s", "sasmamba-xs"):
+        model = SasMamba(name)
+        leaf = sum(p.numel() for m in model.modules() if not list(m.children()) for p in m.parameters(False))
+        counts = parameter_counts(CONFIGS[name])
+        assert counts["thop_style"] == leaf
+        assert counts["true"] == sum(p.numel() for p in model.parameters() if p.requires_grad)
+    small = parameter_counts(CONFIGS["sasmamba-s"])
+    assert small == {"thop_style": 637_751, "true": 951_351}
+    assert abs(small["thop_style"] / 0.638e6 - 1) < 0.02
+    macs = mac_counts(CONFIGS["sasmamba-s"])
+    assert 2.4e9 < macs["thop_style_per_window"] < 2.7e9  # thop's 2.60G (twice the paper's 1.3G) incl. norms
+    assert macs["thop_style_per_frame"] == pytest.approx(macs["thop_style_per_window"] / 243)
