@@ -78,7 +78,8 @@ def test_projection_moves_joints_less_than_chain(walking) -> None:
 def test_lengths_for_height() -> None:
     lengths = bones.lengths_for_height(1800.0)
     assert bones.stature_mm(lengths) == pytest.approx(1800.0)
-    np.testing.assert_allclose(lengths / bones.REFERENCE_BONE_LENGTHS_MM, lengths[0] / bones.REFERENCE_BONE_LENGTHS_MM[0])
+    ratio = lengths / bones.REFERENCE_BONE_LENGTHS_MM
+    np.testing.assert_allclose(ratio, ratio[0])  # same proportions
     with pytest.raises(ValueError, match="height"):
         bones.lengths_for_height(0.0)
 
@@ -93,7 +94,7 @@ def test_root_path_recovered_from_projected_ground_truth(walking) -> None:
     )
     err = np.linalg.norm(root - walking["cam_pts"][:, 0], axis=-1)
     depth = walking["cam_pts"][:, 0, 2]
-    print(f"root path error, known camera: mean {err.mean():.1f} mm, max {err.max():.1f} mm at depth {depth.mean():.0f}")
+    print(f"root path error, known camera: mean {err.mean():.1f} mm, max {err.max():.1f} mm, depth {depth.mean():.0f}")
     assert err.mean() < 0.02 * depth.mean()  # lens distortion is the only thing the pinhole leaves out
     # default field of view: depth is off by the focal ratio, side-to-side motion barely moves
     default = trajectory.estimate_root_camera(walking["rel"], _kp(walking["uv"], cam), centre_px=tuple(cam.c))
@@ -189,9 +190,8 @@ def test_root_modes(walking) -> None:
     np.testing.assert_allclose(vertical.joints_mm[:, 0, :2], 0.0, atol=1e-3)
     np.testing.assert_allclose(vertical.joints_mm[:, 0, 2], on.joints_mm[:, 0, 2], atol=1e-3)
     for out in outs.values():  # targets move with the body: same ankle-to-target offsets in every mode
-        np.testing.assert_allclose(
-            out.foot_targets_mm - out.joints_mm[:, list(FEET)], on.foot_targets_mm - on.joints_mm[:, list(FEET)], atol=1e-3
-        )
+        offsets = out.foot_targets_mm - out.joints_mm[:, list(FEET)]
+        np.testing.assert_allclose(offsets, on.foot_targets_mm - on.joints_mm[:, list(FEET)], atol=1e-3)
         np.testing.assert_array_equal(out.contact, on.contact)
 
 
