@@ -34,22 +34,26 @@ Filter = Literal["butterworth", "one_euro", "none"]
 
 @dataclass(frozen=True)
 class Preset:
-    """Clean-up settings. Cut-offs in Hz; for One Euro, `*_cutoff_hz` is min_cutoff and beta is in Hz per mm/s."""
+    """Clean-up settings. Cut-offs in Hz; for One Euro, `*_cutoff_hz` is min_cutoff and beta (joints) and
+    root_beta (root path) are in Hz per mm/s."""
 
     name: str
     joint_filter: Filter
     joint_cutoff_hz: float
     root_cutoff_hz: float
+    depth_cutoff_hz: float = 0.0  # the root's distance from the camera (0: same as root_cutoff_hz)
     beta: float = 0.0
+    root_beta: float = 0.0
     fix_bone_lengths: bool = True
     pin_feet: bool = True
 
 
 PRESETS: dict[str, Preset] = {
-    # zero-phase 4th-order Butterworth, 6 Hz joints (Pose2Sim 6 Hz, FreeMoCap 7 Hz), 2.5 Hz root path
-    "film": Preset("film", "butterworth", 6.0, 2.5),
+    # zero-phase 4th-order Butterworth, 6 Hz joints (Pose2Sim 6 Hz, FreeMoCap 7 Hz), 2.5 Hz root path across the
+    # image, 0.5 Hz toward the camera (depth from apparent size wobbles with every error in limb length)
+    "film": Preset("film", "butterworth", 6.0, 2.5, depth_cutoff_hz=0.5),
     # forward-backward One Euro (min_cutoff 1 Hz, d_cutoff 1 Hz): still holds, sharp fast moves
-    "responsive": Preset("responsive", "one_euro", 1.0, 0.5, beta=0.01),
+    "responsive": Preset("responsive", "one_euro", 1.0, 0.5, depth_cutoff_hz=0.3, beta=0.01),
     # no smoothing, no length or foot fixes: only placed in the world
     "none": Preset("none", "none", 0.0, 0.0, fix_bone_lengths=False, pin_feet=False),
 }
@@ -57,13 +61,17 @@ _MAX_NAN_RUN_S = 0.2  # bridge NaN runs up to this long (at least 10 frames, the
 _DEFAULT_DEPTH_MM = 4000.0  # where the performer stands when there are no 2D keypoints to place them
 
 
-def smooth_joints(x: np.ndarray, fps: float, preset: Preset, *, root: bool = False) -> np.ndarray:
-    """Apply a preset's joint (or root, with root=True) filter to a (T, ...) array along time."""
-    cutoff = preset.root_cutoff_hz if root else preset.joint_cutoff_hz
+def smooth_joints(
+    x: np.ndarray, fps: float, preset: Preset, cutoff_hz: float | None = None, *, root: bool = False
+) -> np.ndarray:
+    """Apply a preset's filter to a (T, ...) array along time: at its joint cut-off, its root cut-off (root=True),
+    or `cutoff_hz` when given."""
+    cutoff = cutoff_hz if cutoff_hz else preset.root_cutoff_hz if root else preset.joint_cutoff_hz
     if preset.joint_filter == "butterworth":
         return smoothing.butterworth_zero_phase(x, fps, cutoff, order=4)
     if preset.joint_filter == "one_euro":
-        return smoothing.one_euro_forward_backward(x, fps, min_cutoff=cutoff, beta=preset.beta, d_cutoff=1.0)
+        beta = preset.root_beta if root else preset.beta
+        return smoothing.one_euro_forward_backward(x, fps, min_cutoff=cutoff, beta=beta, d_cutoff=1.0)
     return np.asarray(x, dtype=np.float64).copy()
 
 
@@ -96,7 +104,7 @@ def clean_pose(
     pose: Pose3D,
     kp: Keypoints2D | None = None,
     *,
-    preset: str = "film",
+    preset: str | Preset = "film",
     root_motion: str = "on",
     focal_px: float | None = None,
     performer_height_mm: float | None = None,
@@ -106,11 +114,12 @@ def clean_pose(
     Returns space="world" (Z up, soles on Z = 0, mm, facing -Y at frame 0) with contact (T, 2) and
     foot_targets_mm (T, 2, 3) (left, right) filled, root_camera_mm the estimated pelvis path in the camera frame,
     and meta["cleanup"] recording the preset, focal length, bone lengths and the 4x4 world_from_camera.
+    preset: "film" | "responsive" | "none", or a Preset of one's own.
     Without kp the root path cannot be estimated: the pelvis stays above the origin and each frame is lowered
     onto its lower foot (pose.root_camera_mm is used instead when the pose carries one).
     """
     source = pose.source or "pose"
-    if preset not in PRESETS:
+    if not isinstance(preset, Preset) and preset not in PRESETS:
         raise InputError(f"unknown clean-up preset {preset!r}; choose one of {tuple(PRESETS)}")
     if root_motion not in trajectory.ROOT_MODES:
         raise InputError(f"root_motion must be one of {trajectory.ROOT_MODES}, got {root_motion!r}")
@@ -120,7 +129,7 @@ def clean_pose(
         raise InputError(f"{source}: a clip of {pose.num_frames} frame(s) cannot be cleaned up; at least 2 needed")
     if focal_px is not None and not (math.isfinite(focal_px) and focal_px > 0):
         raise InputError(f"focal length must be a positive number of pixels, got {focal_px!r}")
-    settings = PRESETS[preset]
+    settings = preset if isinstance(preset, Preset) else PRESETS[preset]
     fps = pose.fps
     joints = _bridge_nan_runs(pose.joints_mm.astype(np.float64), fps, source)
     rel = joints - joints[:, :1]
@@ -150,7 +159,9 @@ def clean_pose(
         focal, root_source = focal_px, "none"
         root = np.tile([0.0, 0.0, _DEFAULT_DEPTH_MM], (pose.num_frames, 1))
     if settings.joint_filter != "none" and root_source != "none":
-        root = smooth_joints(root, fps, settings, root=True)
+        depth = settings.depth_cutoff_hz or settings.root_cutoff_hz
+        across = smooth_joints(root[:, :2], fps, settings, root=True)
+        root = np.concatenate([across, smooth_joints(root[:, 2:], fps, settings, depth, root=True)], axis=1)
 
     # 5: world frame from the ground under the feet
     cam = rel + root[:, None, :]

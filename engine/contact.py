@@ -35,7 +35,7 @@ def detect_contact(
     *,
     ankle_height_mm: float = ANKLE_HEIGHT_MM,
     height_tol_mm: float = 50.0,
-    speed_mm_s: float = 300.0,
+    speed_mm_s: float = 500.0,
     min_run_s: float = 0.12,
     bridge_s: float = 0.06,
     ease_s: float = 0.1,
