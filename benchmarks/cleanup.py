@@ -38,7 +38,9 @@ PLOT_CLIP = "S9/Walking 1"
 
 
 def _noisy_3d(rel: np.ndarray, rng: np.random.Generator, noise: dict) -> np.ndarray:
-    slow = butterworth_zero_phase(rng.standard_normal(rel.shape), h36m.FPS, noise["3d_slow_bias_cutoff_hz"])
+    pad = 100  # filter a longer white sequence and keep its middle: stationary noise up to the clip's ends
+    white = rng.standard_normal((rel.shape[0] + 2 * pad, *rel.shape[1:]))
+    slow = butterworth_zero_phase(white, h36m.FPS, noise["3d_slow_bias_cutoff_hz"])[pad:-pad]
     slow *= noise["3d_slow_bias_mm_rms"] / slow.std()
     sigma = np.array([noise["3d_jitter_mm_rms_xy"]] * 2 + [noise["3d_jitter_mm_rms_depth"]])
     out = rel + slow + rng.standard_normal(rel.shape) * sigma

@@ -54,12 +54,40 @@ def bridge_nan_gaps(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return filled.reshape(arr.shape), mask.reshape(arr.shape)
 
 
-def _detrend(flat: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split (T, D) into the straight line through its first and last samples and what is left: filtering the
-    rest (zero at both ends) keeps ramps exact and stops edge transients on short clips."""
-    ramp = np.linspace(0.0, 1.0, flat.shape[0])[:, None]
-    line = flat[:1] + ramp * (flat[-1:] - flat[:1])
+def _detrend(flat: np.ndarray, span: int) -> tuple[np.ndarray, np.ndarray]:
+    """Split (T, D) into a straight line between its two ends and what is left. Filtering only the rest keeps
+    ramps exact and stops edge transients on short clips. Each end value comes from a least-squares line over
+    the `span` samples there, so one noisy end sample does not pin the result (ramps still give exact ends)."""
+    n = flat.shape[0]
+    k = int(min(max(span, 1), n // 2)) or 1
+    t = np.arange(k, dtype=np.float64)
+
+    def end_value(block: np.ndarray) -> np.ndarray:  # fitted value at t = 0 of a line through block
+        if k == 1:
+            return block[0]
+        slope, intercept = np.polyfit(t, block, 1)
+        return intercept
+
+    start, stop = end_value(flat[:k]), end_value(flat[::-1][:k])
+    line = start + np.linspace(0.0, 1.0, n)[:, None] * (stop - start)
     return line, flat - line
+
+
+def _pad_odd(rest: np.ndarray, pad: int) -> np.ndarray:
+    """Extend a detrended (T, D) signal by `pad` samples each side, point-reflected about zero (its fitted end
+    value), so the filter sees the motion continue instead of a step, without pinning the ends to one sample."""
+    pad = int(min(max(pad, 0), rest.shape[0] - 1))
+    if pad == 0:
+        return rest
+    return np.concatenate([-rest[pad:0:-1], rest, -rest[-2 : -pad - 2 : -1]], axis=0)
+
+
+def _smooth_detrended(flat: np.ndarray, span: int, pad: int, smooth) -> np.ndarray:
+    """line + smooth(padded rest), cropped back: the shared edge handling of every filter here."""
+    line, rest = _detrend(flat, span)
+    padded = _pad_odd(rest, pad)
+    p = (padded.shape[0] - rest.shape[0]) // 2
+    return line + smooth(padded)[p : p + rest.shape[0]]
 
 
 def _restore_nan(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -72,8 +100,8 @@ def _restore_nan(y: np.ndarray, mask: np.ndarray) -> np.ndarray:
 def butterworth_zero_phase(x: np.ndarray, fps: float, cutoff_hz: float, order: int = 4) -> np.ndarray:
     """Zero-phase Butterworth low-pass along time (forward-backward, so the net order is 2 * order).
 
-    The straight line through the first and last samples is taken out before filtering and put back after, so
-    ramps pass exactly and the ends do not ring.
+    A straight line between the two ends (each fitted over fps / cutoff_hz samples) is taken out before filtering
+    and put back after, so ramps pass exactly and the ends do not ring.
     x: (T, ...) any float array; fps: frame rate in Hz; cutoff_hz: -3 dB point of the one-way filter.
     A cut-off at or above Nyquist (fps / 2) leaves the signal as it is: a clip sampled that slowly holds nothing
     above the cut-off to remove. Short clips get odd-reflection padding shortened to fit (at most T - 1 frames).
@@ -94,8 +122,9 @@ def butterworth_zero_phase(x: np.ndarray, fps: float, cutoff_hz: float, order: i
     out = np.full_like(flat, np.nan)
     ok = ~np.isnan(flat).any(axis=0)  # all-NaN signals stay NaN
     if ok.any():
-        line, rest = _detrend(flat[:, ok])
-        out[:, ok] = line + signal.sosfiltfilt(sos, rest, axis=0, padtype="odd", padlen=padlen)
+        out[:, ok] = _smooth_detrended(
+            flat[:, ok], int(round(fps / cutoff_hz)), padlen, lambda y: signal.sosfiltfilt(sos, y, axis=0, padtype=None)
+        )
     return _restore_nan(out.reshape(arr.shape), mask)
 
 
@@ -129,8 +158,8 @@ def one_euro_forward_backward(
     The forward pass lags and the backward pass leads by the same amount, so their mean has no lag: with beta = 0
     its impulse response is a symmetric two-sided exponential (exactly zero phase). beta > 0 opens the cut-off with
     speed (units: Hz per unit/s of the signal, e.g. per mm/s), so fast moves stay sharp while holds stay still.
-    As in butterworth_zero_phase, the line through the end samples is filtered out first (speed is measured
-    relative to it). A first-order filter: near Nyquist it only attenuates (about 5x at 15 Hz, 50 fps, 4 Hz).
+    As in butterworth_zero_phase, a line between the ends is taken out first (speed is measured relative to it).
+    A first-order filter: near Nyquist it only attenuates (about 5x at 15 Hz, 50 fps, 4 Hz).
     """
     arr = _check(x, fps, "one_euro_forward_backward")
     for name, value in (("min_cutoff", min_cutoff), ("d_cutoff", d_cutoff)):
@@ -139,10 +168,14 @@ def one_euro_forward_backward(
     if not (math.isfinite(beta) and beta >= 0):
         raise ValueError(f"one_euro_forward_backward: beta must be >= 0, got {beta!r}")
     filled, mask = bridge_nan_gaps(arr)
-    line, rest = _detrend(filled.reshape(arr.shape[0], -1))
-    fwd = _one_euro_pass(rest, float(fps), min_cutoff, beta, d_cutoff)
-    bwd = _one_euro_pass(rest[::-1], float(fps), min_cutoff, beta, d_cutoff)[::-1]
-    return _restore_nan((line + 0.5 * (fwd + bwd)).reshape(arr.shape), mask)
+    span = int(round(fps / min_cutoff))
+
+    def both_ways(y: np.ndarray) -> np.ndarray:
+        fwd = _one_euro_pass(y, float(fps), min_cutoff, beta, d_cutoff)
+        return 0.5 * (fwd + _one_euro_pass(y[::-1], float(fps), min_cutoff, beta, d_cutoff)[::-1])
+
+    out = _smooth_detrended(filled.reshape(arr.shape[0], -1), span, span, both_ways)
+    return _restore_nan(out.reshape(arr.shape), mask)
 
 
 def savitzky_golay(x: np.ndarray, fps: float, window_s: float = 0.2, polyorder: int = 3) -> np.ndarray:
@@ -169,5 +202,7 @@ def savitzky_golay(x: np.ndarray, fps: float, window_s: float = 0.2, polyorder: 
     out = np.full_like(flat, np.nan)
     ok = ~np.isnan(flat).any(axis=0)
     if ok.any():
-        out[:, ok] = signal.savgol_filter(flat[:, ok], window, order, axis=0, mode="interp")
+        out[:, ok] = _smooth_detrended(
+            flat[:, ok], window, window // 2, lambda y: signal.savgol_filter(y, window, order, axis=0, mode="interp")
+        )
     return _restore_nan(out.reshape(arr.shape), mask)

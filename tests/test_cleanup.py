@@ -32,7 +32,7 @@ def _lifter_like_noise(rel: np.ndarray, seed: int = 0) -> np.ndarray:
     from engine.smoothing import butterworth_zero_phase
 
     rng = np.random.default_rng(seed)
-    slow = butterworth_zero_phase(rng.standard_normal(rel.shape), FPS, 1.0)
+    slow = butterworth_zero_phase(rng.standard_normal((len(rel) + 200, 17, 3)), FPS, 1.0)[100:-100]
     noisy = rel + slow * (25.0 / slow.std()) + rng.standard_normal(rel.shape) * np.array([4.0, 4.0, 8.0])
     return noisy - noisy[:, :1]
 
@@ -184,7 +184,9 @@ def test_root_modes(walking) -> None:
     pose, kp = Pose3D(walking["rel"][:250], fps=FPS), _kp(walking["uv"][:250], walking["cam"])
     outs = {mode: clean_pose(pose, kp, root_motion=mode) for mode in trajectory.ROOT_MODES}
     on, in_place, vertical = outs["on"], outs["in_place"], outs["in_place_vertical"]
-    assert np.linalg.norm(on.joints_mm[-1, 0, :2] - on.joints_mm[0, 0, :2]) > 1000  # walked over a metre in 5 s
+    walked = np.linalg.norm(on.joints_mm[-1, 0, :2] - on.joints_mm[0, 0, :2])
+    truth = np.linalg.norm(walking["world"][249, 0, :2] - walking["world"][0, 0, :2])
+    assert truth > 800 and abs(walked - truth) < 0.25 * truth, (walked, truth)
     np.testing.assert_allclose(in_place.joints_mm[:, 0, :2], 0.0, atol=1e-3)
     assert np.ptp(in_place.joints_mm[:, 0, 2]) < 1e-3
     np.testing.assert_allclose(vertical.joints_mm[:, 0, :2], 0.0, atol=1e-3)
