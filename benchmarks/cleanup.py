@@ -185,6 +185,19 @@ def run(quick: bool = False) -> dict:
                 "mpjpe_change_mm": round(res["film"]["mpjpe_mm"] - res["none"]["mpjpe_mm"], 2),
             }
         results["film_joint_cutoff_sweep"] = sweep
+        # which step moves MPJPE: smoothing alone, smoothing + bone lengths, everything (+ foot pinning)
+        steps = {
+            "none": PRESETS["none"],
+            "smoothing_only": Preset("s", "butterworth", 6.0, 2.5, depth_cutoff_hz=0.5, fix_bone_lengths=False,
+                                     pin_feet=False),
+            "smoothing_bones": Preset("sb", "butterworth", 6.0, 2.5, depth_cutoff_hz=0.5, pin_feet=False),
+            "film": PRESETS["film"],
+        }
+        res, _ = _evaluate(clips[::4], steps, NOISE, seed=3, root_paths=False)
+        results["film_steps"] = {
+            name: {k: res[name][k] for k in ("mpjpe_mm", "accel_error_mm_per_frame2", "foot_skating_mm_per_frame")}
+            for name in steps
+        }
     (reports / "cleanup.json").write_text(json.dumps(results, indent=2) + "\n")
     _plot(reports / "cleanup.png", NOISE)
     return results
