@@ -81,8 +81,9 @@ def deform_conv2d_depthwise_sparse(x: torch.Tensor, offset: torch.Tensor, weight
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
         sampling = torch.sparse_csr_tensor(crow, col, val, size=(b * hw, b * taps * hw))
-        stacked = x.permute(0, 2, 3, 1).reshape(b, 1, hw, c) * weight.reshape(1, c, taps).transpose(1, 2)[:, :, None]
-        out = torch.sparse.mm(sampling, stacked.reshape(b * taps * hw, c))  # (b H W, c)
+        rows = x.permute(0, 2, 3, 1).contiguous().view(b, 1, hw, c)  # channels-last
+        stacked = rows * weight.reshape(1, c, taps).transpose(1, 2).contiguous()[:, :, None]  # (b, taps, H W, c)
+        out = torch.sparse.mm(sampling, stacked.view(b * taps * hw, c))  # (b H W, c)
     if bias is not None:
         out = out + bias
     return out.view(b, height, width, c).permute(0, 3, 1, 2)

@@ -36,7 +36,18 @@ def silu(x: np.ndarray) -> np.ndarray:
 
 
 def softplus(x: np.ndarray) -> np.ndarray:
-    return np.logaddexp(F32(0), x).astype(F32, copy=False)
+    """log(1 + e^x), and x itself above 20 as torch does (np.logaddexp is several times slower)."""
+    out = np.exp(np.minimum(x, F32(20)))
+    np.log1p(out, out=out)
+    return np.where(x > 20, x, out)
+
+
+def linear(x: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """x (..., in) @ weight_t (in, out) as one 2D product (numpy would otherwise loop over stacked matrices)."""
+    out = x.reshape(-1, x.shape[-1]) @ weight_t
+    if bias is not None:
+        out += bias
+    return out.reshape(x.shape[:-1] + (weight_t.shape[1],))
 
 
 def erf(x: np.ndarray) -> np.ndarray:
@@ -65,8 +76,9 @@ def selective_scan(u: np.ndarray, delta: np.ndarray, A: np.ndarray, B: np.ndarra
     blk = max(1, min(block, length))
     decay = np.empty((blk, k, b, n, d), F32)
     states = np.empty((blk, k, b, n, d), F32)
-    y = np.empty((length, k, b, 1, d), F32)
+    y = np.empty((length, k, b, d), F32)
     du = delta * u
+    Ct = np.ascontiguousarray(C.transpose(1, 0, 2, 3))  # (L, K, b, N)
     Ab = A[:, None]  # (K, 1, N, d)
     h = np.zeros((k, b, n, d), F32)
     for s in range(0, length, blk):
@@ -83,8 +95,8 @@ def selective_scan(u: np.ndarray, delta: np.ndarray, A: np.ndarray, B: np.ndarra
             np.add(hi, ai, out=hi)
             prev = hi
         np.copyto(h, prev)
-        np.matmul(C[:, s:e, :, None, :].transpose(1, 0, 2, 3, 4), hs, out=y[s:e])  # <C_t, h_t>
-    y = y[:, :, :, 0].transpose(1, 0, 2, 3)  # (K, L, b, d)
+        y[s:e] = np.einsum("mkbnd,mkbn->mkbd", hs, Ct[s:e])  # <C_t, h_t>
+    y = y.transpose(1, 0, 2, 3)  # (K, L, b, d)
     return y + D[:, None, None, :] * u
 
 
@@ -94,14 +106,17 @@ def conv3x3_dense(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.nda
     b, height, width, c = x.shape
     c_out, _, k, _ = weight.shape
     p = k // 2
-    padded = np.zeros((b, height + 2 * p, width + 2 * p, c), F32)
-    padded[:, p:p + height, p:p + width] = x
-    cols = np.empty((b, height, width, k * k, c), F32)
+    # every tap's product at every input point in one matrix product, then shifted sums: no im2col copy
+    per_tap = linear(x, weight.transpose(1, 2, 3, 0).reshape(c, k * k * c_out)).reshape(b, height, width, k * k,
+                                                                                      c_out)
+    out = np.empty((b, height, width, c_out), F32)
+    out[:] = bias
     for ky in range(k):
         for kx in range(k):
-            cols[:, :, :, ky * k + kx] = padded[:, ky:ky + height, kx:kx + width]
-    w2 = weight.transpose(2, 3, 1, 0).reshape(k * k * c, c_out)  # rows ordered (ky, kx, c_in)
-    return (cols.reshape(-1, k * k * c) @ w2).reshape(b, height, width, c_out) + bias
+            dy, dx = ky - p, kx - p  # output (t, j) reads input (t + dy, j + dx)
+            out[:, max(0, -dy):height - max(0, dy), max(0, -dx):width - max(0, dx)] += per_tap[
+                :, max(0, dy):height - max(0, -dy), max(0, dx):width - max(0, -dx), ky * k + kx]
+    return out
 
 
 def deform_conv_depthwise(x: np.ndarray, offset: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
@@ -198,7 +213,7 @@ class NumpySasMamba:
         b, t, j, _ = x.shape
         di, n, r = self.d_inner, self.d_state, self.dt_rank
         length = t * j
-        xz = x @ q["in_proj_t"]  # (b, T, J, 2 di)
+        xz = linear(x, q["in_proj_t"])  # (b, T, J, 2 di)
         xi, z = xz[..., :di], silu(xz[..., di:])
         offset = conv3x3_dense(xi, p[prefix + "offset_conv.weight"], p[prefix + "offset_conv.bias"])
         xc = silu(deform_conv_depthwise(xi, offset, p[prefix + "conv.weight"], p[prefix + "conv.bias"]))
@@ -221,19 +236,19 @@ class NumpySasMamba:
         joint_major = (y[1] + y[3, ::-1]).reshape(j, t, b, di).transpose(1, 0, 2, 3)
         y = (frame_major + joint_major).transpose(2, 0, 1, 3)  # (b, T, J, di)
         y = layer_norm(y, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5) * z
-        return y @ q["out_proj_t"]
+        return linear(y, q["out_proj_t"])
 
     def _block(self, x: np.ndarray, prefix: str) -> np.ndarray:
         p = self.p
         x = x + self._ssm(layer_norm(x, p[prefix + "norm1.weight"], p[prefix + "norm1.bias"], 1e-6), prefix + "ssm.")
         h = layer_norm(x, p[prefix + "norm2.weight"], p[prefix + "norm2.bias"], 1e-6)
-        h = gelu(h @ p[prefix + "mlp.fc1.weight"].T + p[prefix + "mlp.fc1.bias"])
-        return x + (h @ p[prefix + "mlp.fc2.weight"].T + p[prefix + "mlp.fc2.bias"])
+        h = gelu(linear(h, p[prefix + "mlp.fc1.weight"].T, p[prefix + "mlp.fc1.bias"]))
+        return x + linear(h, p[prefix + "mlp.fc2.weight"].T, p[prefix + "mlp.fc2.bias"])
 
     def _forward_one(self, x: np.ndarray) -> np.ndarray:
         p = self.p
         t = x.shape[1]
-        h = x @ p["joint_embed.weight"].T + p["joint_embed.bias"] + p["spatial_pos"]  # (b, T, J, C)
+        h = linear(x, p["joint_embed.weight"].T, p["joint_embed.bias"]) + p["spatial_pos"]  # (b, T, J, C)
         for i in range(self.depth):
             h = layer_norm(self._block(h, f"spatial_blocks.{i}."), p["spatial_norm.weight"], p["spatial_norm.bias"],
                            1e-6)
@@ -242,7 +257,7 @@ class NumpySasMamba:
             h = layer_norm(self._block(h, f"temporal_blocks.{i}."), p["temporal_norm.weight"],
                            p["temporal_norm.bias"], 1e-6)
         h = layer_norm(h, p["head_norm.weight"], p["head_norm.bias"], 1e-5)
-        return h @ p["head.weight"].T + p["head.bias"]  # (b, T, J, 3)
+        return linear(h, p["head.weight"].T, p["head.bias"])  # (b, T, J, 3)
 
     def forward(self, x: np.ndarray, batch: int = 4) -> np.ndarray:
         """(n, T <= frames, 17, 2) normalised 2D -> (n, T, 17, 3) root-relative 2.5D. Windows go through in

@@ -127,9 +127,9 @@ def selective_scan_blocked(u, delta, A, B, C, D=None, delta_bias=None, delta_sof
         torch.mul(dt[s:e, :, :, None, :], At, out=a).exp_()  # exp(delta_t A)
         torch.mul(du[s:e, :, :, None, :], Bt[s:e], out=hs)  # delta_t B_t u_t
         prev = h
-        for i in range(e - s):
-            hs[i].addcmul_(a[i], prev)  # h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t
-            prev = hs[i]
+        for a_i, h_i in zip(a.unbind(0), hs.unbind(0), strict=True):
+            h_i.addcmul_(a_i, prev)  # h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t
+            prev = h_i
         h.copy_(prev)
         torch.matmul(Ct[s:e], hs, out=y[s:e])  # <C_t, h_t>
     y = y.view(length, b, g, d).permute(1, 2, 3, 0).reshape(b, gd, length)
