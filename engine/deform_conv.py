@@ -46,18 +46,19 @@ def deform_conv2d_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch
 
 
 @torch.no_grad()
-def deform_conv2d_depthwise_sparse(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
-                                   bias: torch.Tensor | None) -> torch.Tensor:
-    """Same result as `deform_conv2d_depthwise`, for CPU inference (no autograd), several times faster.
+def deform_conv_depthwise_channels_last(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                                        bias: torch.Tensor | None) -> torch.Tensor:
+    """Same result as `deform_conv2d_depthwise` on channels-last tensors, for CPU inference (no autograd):
+    x (b, H, W, c), offset (b, H, W, 2 k*k) -> (b, H, W, c). Several times faster.
 
     The sampling points are shared by all channels, so bilinear sampling of every tap is one sparse matrix with
-    4 entries per output row; stacking the taps, out = [S_0 ... S_{k*k-1}] @ [x * w_0; ...; x * w_{k*k-1}] in
-    channels-last layout, one CSR product for the whole batch. Neighbours outside the grid get weight zero.
+    4 entries per output row; stacking the taps, out = [S_0 ... S_{k*k-1}] @ [x * w_0; ...; x * w_{k*k-1}],
+    one CSR product for the whole batch. Neighbours outside the grid get weight zero.
     """
-    b, c, height, width = x.shape
+    b, height, width, c = x.shape
     k = weight.shape[-1]
     taps, hw = k * k, height * width
-    off = offset.view(b, taps, 2, height, width)
+    off = offset.permute(0, 3, 1, 2).reshape(b, taps, 2, height, width)
     ky, kx = torch.meshgrid(torch.arange(k, device=x.device), torch.arange(k, device=x.device), indexing="ij")
     base_y = torch.arange(height, device=x.device).view(1, 1, height, 1) - k // 2 + ky.reshape(1, taps, 1, 1)
     base_x = torch.arange(width, device=x.device).view(1, 1, 1, width) - k // 2 + kx.reshape(1, taps, 1, 1)
@@ -81,12 +82,20 @@ def deform_conv2d_depthwise_sparse(x: torch.Tensor, offset: torch.Tensor, weight
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
         sampling = torch.sparse_csr_tensor(crow, col, val, size=(b * hw, b * taps * hw))
-        rows = x.permute(0, 2, 3, 1).contiguous().view(b, 1, hw, c)  # channels-last
+        rows = x.reshape(b, 1, hw, c)
         stacked = rows * weight.reshape(1, c, taps).transpose(1, 2).contiguous()[:, :, None]  # (b, taps, H W, c)
         out = torch.sparse.mm(sampling, stacked.view(b * taps * hw, c))  # (b H W, c)
     if bias is not None:
-        out = out + bias
-    return out.view(b, height, width, c).permute(0, 3, 1, 2)
+        out += bias
+    return out.view(b, height, width, c)
+
+
+def deform_conv2d_depthwise_sparse(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                                   bias: torch.Tensor | None) -> torch.Tensor:
+    """`deform_conv_depthwise_channels_last` for (b, c, H, W) tensors."""
+    out = deform_conv_depthwise_channels_last(x.permute(0, 2, 3, 1).contiguous(), offset.permute(0, 2, 3, 1),
+                                              weight, bias)
+    return out.permute(0, 3, 1, 2)
 
 
 class DeformableDepthwiseConv(nn.Module):

@@ -22,8 +22,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import CONFIGS, SasMambaConfig, get_config
-from .deform_conv import DeformableDepthwiseConv
-from .scan import selective_scan
+from .deform_conv import DeformableDepthwiseConv, deform_conv_depthwise_channels_last
+from .scan import selective_scan, selective_scan_time_major
 
 __all__ = ["CONFIGS", "SasMamba", "SasMambaConfig", "get_config"]
 
@@ -74,6 +74,8 @@ class StrideSSM(nn.Module):
         self.scan_backend = "auto"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not x.is_cuda and not torch.is_grad_enabled() and self.scan_backend in ("auto", "torch"):
+            return self.forward_cpu_inference(x)
         b, t, j, _ = x.shape
         di, n, r, k = self.cfg.d_inner, self.cfg.d_state, self.cfg.dt_rank, self.cfg.directions
         length = t * j
@@ -106,6 +108,38 @@ class StrideSSM(nn.Module):
         y = y.transpose(1, 2).reshape(b, t, j, di)  # (b, T, J, di)
         y = self.out_norm(y.to(z.dtype)) * z
         return self.out_proj(y)  # (b, T, J, C)
+
+    @torch.no_grad()
+    def forward_cpu_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` without autograd, laid out for CPUs (what engine/numpy_runtime.py does in numpy): channels
+        stay last and contiguous throughout, and the scan runs time-major, so no reordering ever moves single
+        floats across the sequence axis. Tests hold it equal to `forward`'s differentiable path."""
+        b, t, j, _ = x.shape
+        di, n, r, k = self.cfg.d_inner, self.cfg.d_state, self.cfg.dt_rank, self.cfg.directions
+        length = t * j
+        xi, z = self.in_proj(x).chunk(2, dim=-1)  # (b, T, J, di) each
+        z = F.silu(z)
+        offset = self.offset_conv(xi.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (b, T, J, 2 k^2)
+        xc = F.silu(deform_conv_depthwise_channels_last(xi.contiguous(), offset, self.conv.weight, self.conv.bias))
+        xa = xc + xc[:, :, self.anchor2] + xc[:, :, self.anchor3]
+
+        u = x.new_empty(k, length, b, di)  # the four scan orders, time-major
+        u[0] = xa.permute(1, 2, 0, 3).reshape(length, b, di)  # frame-major
+        u[1] = xc.permute(2, 1, 0, 3).reshape(length, b, di)  # joint-major
+        u[2] = u[0].flip(0)
+        u[3] = u[1].flip(0)
+        x_dbl = torch.bmm(u.view(k, length * b, di), self.x_proj_weight.transpose(1, 2))  # (K, L b, R + 2N)
+        dt = torch.bmm(x_dbl[..., :r], self.dt_proj_weight.transpose(1, 2))  # (K, L b, di)
+        delta = F.softplus(dt + self.dt_proj_bias[:, None, :]).view(k, length, b, di)
+        B = x_dbl[..., r:r + n].reshape(k, length, b, n)
+        C = x_dbl[..., r + n:].reshape(k, length, b, n)
+        A = -torch.exp(self.A_log.float()).view(k, di, n).transpose(1, 2)  # (K, N, di)
+        y = selective_scan_time_major(u, delta, A, B, C, self.D.view(k, di))  # (K, L, b, di)
+
+        frame_major = (y[0] + y[2].flip(0)).view(t, j, b, di)
+        joint_major = (y[1] + y[3].flip(0)).view(j, t, b, di).transpose(0, 1)
+        y = (frame_major + joint_major).permute(2, 0, 1, 3)  # (b, T, J, di)
+        return self.out_proj(self.out_norm(y) * z)
 
 
 class Mlp(nn.Module):

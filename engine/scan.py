@@ -94,48 +94,56 @@ def selective_scan_chunked(u, delta, A, B, C, D=None, delta_bias=None, delta_sof
 
 
 @torch.no_grad()
-def selective_scan_blocked(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True,
-                           block=32) -> torch.Tensor:
-    """Inference fast path on CPU: the reference recurrence itself, time-major, with its exponentials and
-    input terms computed `block` steps at a time and one fused multiply-add per step (no autograd).
+def selective_scan_time_major(u, delta, A, B, C, D=None, block=32) -> torch.Tensor:
+    """The reference recurrence for CPU inference (no autograd), time-major with the groups first:
+    u, delta (g, l, b, d) with delta already softplus'd; A (g, n, d); B, C (g, l, b, n); D (g, d) -> y (g, l, b, d).
 
-    Each step updates a contiguous (b, g, n, d) state slice in place, so the working set stays in cache and
-    nothing of size (l, n, d) is ever allocated; results equal the reference to float rounding.
+    Exponentials and input terms are computed `block` steps at a time; each step is one fused multiply-add on a
+    contiguous (g, b, n, d) state that stays in cache, and nothing of size (l, n, d) is ever allocated. Results
+    equal the reference to float rounding (engine/numpy_runtime.py runs the same loop in numpy).
     """
-    b, gd, length = u.shape
-    g, n = B.shape[1], A.shape[1]
-    d = gd // g
-    dtype = u.dtype
-    delta = _prepare_delta(delta, delta_bias, delta_softplus)
-    u32 = u.float()
-    # time-major copies: (l, b, g, d) and (l, b, g, n)
-    ut = u32.view(b, g, d, length).permute(3, 0, 1, 2)
-    dt = delta.view(b, g, d, length).permute(3, 0, 1, 2)
-    du = (dt * ut).contiguous()
-    dt = dt.contiguous()
-    Bt = B.float().permute(3, 0, 1, 2)[..., None]  # (l, b, g, n, 1)
-    Ct = C.float().permute(3, 0, 1, 2)[:, :, :, None, :].contiguous()  # (l, b, g, 1, n)
-    At = A.float().view(g, d, n).transpose(1, 2).contiguous()  # (g, n, d)
+    g, length, b, d = u.shape
+    n = A.shape[1]
     blk = max(1, min(block, length))
-    dA = u32.new_empty(blk, b, g, n, d)
-    H = u32.new_empty(blk, b, g, n, d)
-    y = u32.new_empty(length, b, g, 1, d)
-    h = u32.new_zeros(b, g, n, d)
+    decay = u.new_empty(blk, g, b, n, d)
+    states = u.new_empty(blk, g, b, n, d)
+    y = u.new_empty(length, g, b, 1, d)
+    du = delta * u
+    Ct = C.permute(1, 0, 2, 3)[:, :, :, None, :].contiguous()  # (l, g, b, 1, n)
+    Ab = A[:, None]  # (g, 1, n, d)
+    h = u.new_zeros(g, b, n, d)
     for s in range(0, length, blk):
         e = min(length, s + blk)
-        a, hs = dA[:e - s], H[:e - s]
-        torch.mul(dt[s:e, :, :, None, :], At, out=a).exp_()  # exp(delta_t A)
-        torch.mul(du[s:e, :, :, None, :], Bt[s:e], out=hs)  # delta_t B_t u_t
+        a, hs = decay[:e - s], states[:e - s]
+        torch.mul(delta[:, s:e, :, None, :].transpose(0, 1), Ab, out=a).exp_()  # exp(delta_t A)
+        torch.mul(du[:, s:e, :, None, :].transpose(0, 1), B[:, s:e, :, :, None].transpose(0, 1), out=hs)
         prev = h
         for a_i, h_i in zip(a.unbind(0), hs.unbind(0), strict=True):
             h_i.addcmul_(a_i, prev)  # h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t
             prev = h_i
         h.copy_(prev)
         torch.matmul(Ct[s:e], hs, out=y[s:e])  # <C_t, h_t>
-    y = y.view(length, b, g, d).permute(1, 2, 3, 0).reshape(b, gd, length)
-    if D is not None:
-        y = y + D.float()[:, None] * u32
-    return y.to(dtype)
+    y = y.view(length, g, b, d).transpose(0, 1)
+    return y + D[:, None, None, :] * u if D is not None else y
+
+
+@torch.no_grad()
+def selective_scan_blocked(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True,
+                           block=32) -> torch.Tensor:
+    """`selective_scan_time_major` behind the mamba-ssm layout (tests hold it to the reference)."""
+    b, gd, length = u.shape
+    g, n = B.shape[1], A.shape[1]
+    d = gd // g
+    dtype = u.dtype
+    delta = _prepare_delta(delta, delta_bias, delta_softplus)
+    ut = u.float().view(b, g, d, length).permute(1, 3, 0, 2)  # (g, l, b, d)
+    dt = delta.view(b, g, d, length).permute(1, 3, 0, 2)
+    Bt = B.float().permute(1, 3, 0, 2)  # (g, l, b, n)
+    Ct = C.float().permute(1, 3, 0, 2)
+    At = A.float().view(g, d, n).transpose(1, 2)  # (g, n, d)
+    Dt = None if D is None else D.float().view(g, d)
+    y = selective_scan_time_major(ut.contiguous(), dt.contiguous(), At, Bt.contiguous(), Ct, Dt, block=block)
+    return y.permute(2, 0, 3, 1).reshape(b, gd, length).to(dtype)
 
 
 def _needs_grad(*tensors) -> bool:
