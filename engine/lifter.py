@@ -95,6 +95,16 @@ def keep_large_blocks_in_heap() -> bool:
         return False
 
 
+def default_torch_threads() -> int:
+    """Intra-op threads for the torch CPU backend: $SASMAMBA_TORCH_THREADS, else all cores but one (at most 8).
+    OpenMP threads wait on each other at every op, so when the cores are oversubscribed (Blender busy, a shared
+    machine) more threads can be many times slower than fewer; one core is left to everything else."""
+    env = os.environ.get("SASMAMBA_TORCH_THREADS", "")
+    if env.strip().isdigit() and int(env) > 0:
+        return int(env)
+    return max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
 # ---------------------------------------------------------------------------------------------------- predictors
 class _NumpyPredictor:
     def __init__(self, arrays: dict, cfg: SasMambaConfig, threads: int | None, batch: int) -> None:
@@ -185,7 +195,8 @@ def resample(x: np.ndarray, src_fps: float, dst_fps: float, count: int) -> np.nd
 
 
 def resampled_length(frames: int, fps: float, target_fps: float = TRAINING_FPS) -> int:
-    return max(2, int(np.floor((frames - 1) * target_fps / fps + 1e-6)) + 1)
+    """Frames at target_fps that cover the clip's whole duration (the last one at or just past its end)."""
+    return max(2, int(np.ceil((frames - 1) * target_fps / fps - 1e-6)) + 1)
 
 
 @dataclass
@@ -248,8 +259,8 @@ class Lifter:
              batch: int | None = None) -> Lifter:
         """Weights default to the shipped file of `config` (engine/weights/<config>_h36m.npz); the file's own
         config wins over `config`. backend: auto (cuda > torch > numpy), cuda, torch or numpy.
-        threads: CPU threads (torch: intra-op threads, default 1 for robustness on busy machines; numpy: windows
-        computed in parallel, default min(4, cores))."""
+        threads: CPU threads (torch: intra-op threads, default `default_torch_threads()`; numpy: windows computed
+        in parallel by Python threads, default min(4, cores))."""
         backend = pick_backend(backend)
         path = Path(weights) if weights is not None else shipped_weights_path(config)
         if not path.is_file():
@@ -268,7 +279,7 @@ class Lifter:
             if device == "cpu":
                 keep_large_blocks_in_heap()
                 if threads is None:
-                    threads = int(os.environ.get("SASMAMBA_TORCH_THREADS", "1"))
+                    threads = default_torch_threads()
             predict = _TorchPredictor(arrays, cfg, device, "cuda" if backend == "cuda" else "torch", threads,
                                       batch or (64 if backend == "cuda" else 8))
         return cls(predict, cfg, metadata, backend, path, stride=stride)

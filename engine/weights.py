@@ -92,7 +92,10 @@ def export_checkpoint(pt_path: str | Path, npz_path: str | Path, metadata: dict 
     config = state.get("config")
     if config is None:
         raise ValueError(f"checkpoint {pt_path} carries no model config")
-    meta = default_metadata((metadata or {}).get("config_name", ""), config)
+    from .config import CONFIGS
+
+    named = [name for name, cfg in CONFIGS.items() if cfg.to_dict() == config]
+    meta = default_metadata(named[0] if named else "", config)
     meta["epochs"] = state.get("epoch")
     meta["checkpoint"] = {"file": Path(pt_path).name, "step": state.get("step"), "best_val_p1_mm": state.get("best"),
                           "gpu_seconds": state.get("gpu_seconds")}
