@@ -1,0 +1,134 @@
+"""FBX and BVH export of imported clips through Blender's own exporters.
+
+FBX: armature only, baked, one take per Action. BVH: one file per Action. Blender's FBX importer shifts keys by
+its `anim_offset` (1 frame by default): re-import with `anim_offset=0` to get the frames back where they were.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import bpy
+
+from . import actions
+from .api import errors
+from .properties import target_armature
+
+Report = Callable[[set[str], str], None]
+
+
+def _focus(context: bpy.types.Context, obj: bpy.types.Object) -> None:
+    for other in context.view_layer.objects:
+        other.select_set(False)
+    obj.hide_set(False)
+    obj.select_set(True)
+    context.view_layer.objects.active = obj
+
+
+class _ActiveActionSwap:
+    """Make `action` the active Action for the duration, restoring the user's Action, slot and frame range."""
+
+    def __init__(self, context: bpy.types.Context, obj: bpy.types.Object, action: bpy.types.Action) -> None:
+        self.scene, self.obj, self.action = context.scene, obj, action
+
+    def __enter__(self) -> tuple[int, int]:
+        anim = self.obj.animation_data or self.obj.animation_data_create()
+        self.saved = (anim.action, getattr(anim, "action_slot", None), self.scene.frame_start, self.scene.frame_end,
+                      [t.mute for t in anim.nla_tracks])
+        for track in anim.nla_tracks:
+            track.mute = True
+        anim.action = self.action
+        if hasattr(anim, "action_slot") and anim.action_slot is None and len(self.action.slots):
+            anim.action_slot = self.action.slots[0]
+        first, last = (int(round(f)) for f in self.action.frame_range)
+        self.scene.frame_start, self.scene.frame_end = first, last
+        return first, last
+
+    def __exit__(self, *exc: object) -> None:
+        anim = self.obj.animation_data
+        action, slot, start, end, mutes = self.saved
+        anim.action = action
+        if slot is not None and hasattr(anim, "action_slot"):
+            anim.action_slot = slot
+        for track, mute in zip(anim.nla_tracks, mutes, strict=False):
+            track.mute = mute
+        self.scene.frame_start, self.scene.frame_end = start, end
+
+
+def export_bvh(context: bpy.types.Context, *, armature: bpy.types.Object, actions_: Sequence[bpy.types.Action],
+               directory: str, report: Report) -> list[Path]:
+    """One BVH per Action, `<directory>/<action name>.bvh`, via Blender's BVH exporter."""
+    out = Path(bpy.path.abspath(directory))
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    _focus(context, armature)
+    for action in actions_:
+        path = out / f"{bpy.path.clean_name(action.name)}.bvh"
+        with _ActiveActionSwap(context, armature, action) as (first, last):
+            bpy.ops.export_anim.bvh(filepath=str(path), frame_start=first, frame_end=last, rotate_mode="NATIVE",
+                                    root_transform_only=True)
+        written.append(path)
+        report({"INFO"}, f"BVH: {path}")
+    return written
+
+
+def export_fbx(context: bpy.types.Context, *, armature: bpy.types.Object, actions_: Sequence[bpy.types.Action],
+               filepath: str, report: Report) -> Path:
+    """One FBX with the armature only and one baked take per Action."""
+    path = Path(bpy.path.abspath(filepath))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _focus(context, armature)
+    # one take: the active Action as the scene's animation; several: the exporter's one stack per Action
+    with _ActiveActionSwap(context, armature, actions_[0]):
+        bpy.ops.export_scene.fbx(
+            filepath=str(path), use_selection=True, object_types={"ARMATURE"}, add_leaf_bones=False,
+            bake_anim=True, bake_anim_use_all_bones=True, bake_anim_use_nla_strips=False,
+            bake_anim_use_all_actions=len(actions_) > 1, bake_anim_force_startend_keying=True,
+            bake_anim_simplify_factor=0.0, use_armature_deform_only=False)
+    report({"INFO"}, f"FBX ({len(actions_)} take(s)): {path}")
+    return path
+
+
+def clips_for_export(context: bpy.types.Context, obj: bpy.types.Object, scope: str) -> list[bpy.types.Action]:
+    if obj is None:
+        raise errors().InputError("no target armature to export")
+    if scope == "CURRENT":
+        action = obj.animation_data.action if obj.animation_data else None
+        if action is None:
+            raise errors().InputError(f"'{obj.name}' has no active Action to export")
+        return [action]
+    found = actions.clip_actions(obj)
+    if not found:
+        raise errors().InputError(f"'{obj.name}' has no imported clips to export")
+    return found
+
+
+class MOCAP_OT_export(bpy.types.Operator):
+    """Export the current clip or all imported clips as FBX (one take each) or BVH (one file each)"""
+
+    bl_idname = "mocap.export"
+    bl_label = "Export"
+
+    format: bpy.props.EnumProperty(items=(("FBX", "FBX", ""), ("BVH", "BVH", "")), default="FBX")
+    filepath: bpy.props.StringProperty(subtype="FILE_PATH", options={"SKIP_SAVE"},
+                                       description="FBX file (default: <Export To>/<armature>.fbx)")
+
+    def execute(self, context: bpy.types.Context) -> set[str]:
+        settings = context.scene.sasmamba_mocap
+        obj = target_armature(context)
+        try:
+            clips = clips_for_export(context, obj, settings.export_scope)
+            if self.format == "BVH":
+                directory = str(Path(self.filepath).parent) if self.filepath else settings.export_dir
+                export_bvh(context, armature=obj, actions_=clips, directory=directory, report=self.report)
+            else:
+                path = self.filepath or str(Path(bpy.path.abspath(settings.export_dir)) / f"{obj.name}.fbx")
+                export_fbx(context, armature=obj, actions_=clips, filepath=path, report=self.report)
+        except (errors().InputError, OSError) as exc:
+            self.report({"ERROR"}, str(exc))
+            return {"CANCELLED"}
+        return {"FINISHED"}
+
+
+CLASSES = (MOCAP_OT_export,)
