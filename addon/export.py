@@ -57,14 +57,17 @@ class _ActiveActionSwap:
 
 
 def export_bvh(context: bpy.types.Context, *, armature: bpy.types.Object, actions_: Sequence[bpy.types.Action],
-               directory: str, report: Report) -> list[Path]:
-    """One BVH per Action, `<directory>/<action name>.bvh`, via Blender's BVH exporter."""
-    out = Path(bpy.path.abspath(directory))
+               directory: str = "", filepath: str = "", report: Report) -> list[Path]:
+    """One BVH per Action, `<directory>/<action name>.bvh` (or exactly `filepath` for a single Action), via
+    Blender's BVH exporter."""
+    if filepath and len(actions_) != 1:
+        raise errors().InputError(f"{filepath}: one BVH file holds one clip; give a folder for {len(actions_)} clips")
+    out = Path(bpy.path.abspath(filepath)).parent if filepath else Path(bpy.path.abspath(directory))
     out.mkdir(parents=True, exist_ok=True)
     written = []
     _focus(context, armature)
     for action in actions_:
-        path = out / f"{bpy.path.clean_name(action.name)}.bvh"
+        path = Path(bpy.path.abspath(filepath)) if filepath else out / f"{bpy.path.clean_name(action.name)}.bvh"
         with _ActiveActionSwap(context, armature, action) as (first, last):
             bpy.ops.export_anim.bvh(filepath=str(path), frame_start=first, frame_end=last, rotate_mode="NATIVE",
                                     root_transform_only=True)
@@ -120,8 +123,10 @@ class MOCAP_OT_export(bpy.types.Operator):
         try:
             clips = clips_for_export(context, obj, settings.export_scope)
             if self.format == "BVH":
+                single = self.filepath if len(clips) == 1 else ""
                 directory = str(Path(self.filepath).parent) if self.filepath else settings.export_dir
-                export_bvh(context, armature=obj, actions_=clips, directory=directory, report=self.report)
+                export_bvh(context, armature=obj, actions_=clips, directory=directory, filepath=single,
+                           report=self.report)
             else:
                 path = self.filepath or str(Path(bpy.path.abspath(settings.export_dir)) / f"{obj.name}.fbx")
                 export_fbx(context, armature=obj, actions_=clips, filepath=path, report=self.report)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import bpy
 
 
@@ -45,8 +47,9 @@ def get_preferences(context: bpy.types.Context | None = None) -> dict:
     context = context or bpy.context
     addon = context.preferences.addons.get(root_package())
     prefs = getattr(addon, "preferences", None)
-    if prefs is None:
-        return {"backend": "auto", "use_cache": True}
+    if prefs is None:  # registered from the source tree (CLI, tests): the environment decides
+        return {"backend": os.environ.get("SASMAMBA_BACKEND", "auto"),
+                "use_cache": os.environ.get("SASMAMBA_NO_CACHE", "") in ("", "0")}
     return {"backend": prefs.backend, "use_cache": prefs.use_cache}
 
 
