@@ -153,13 +153,10 @@ def stage(stage_dir: Path, wheels: dict[str, list[Path]]) -> Path:
     manifest = (ROOT / "blender_manifest.toml").read_text()
     lines = [ln for ln in manifest.splitlines() if not ln.startswith(("platforms =", "wheels ="))]
     head_end = lines.index("[permissions]")
-    generated = [
-        "platforms = [" + ", ".join(f'"{p}"' for p in wheels) + "]",
-        "wheels = [",
-        *(f'  "{w}",' for w in sorted(rel)),
-        "]",
-        "",
-    ]
+    generated = ["platforms = [" + ", ".join(f'"{p}"' for p in wheels) + "]"]
+    if rel:
+        generated += ["wheels = [", *(f'  "{w}",' for w in sorted(rel)), "]"]
+    generated.append("")
     (pkg / "blender_manifest.toml").write_text("\n".join(lines[:head_end] + generated + lines[head_end:]) + "\n")
     return pkg
 
