@@ -45,9 +45,9 @@ def _assign_slot(owner: bpy.types.bpy_struct, action: bpy.types.Action) -> None:
 
 
 def place_action(scene: bpy.types.Scene, obj: bpy.types.Object, action: bpy.types.Action, *, start_frame: int,
-                 source: str, as_nla: bool) -> None:
+                 source: str, as_nla: bool, previous: bpy.types.Action | None = None) -> None:
     """Shift the Action to `start_frame`, keep it (fake user), tag it, then make it the active Action or put it on
-    its own NLA track (batch import)."""
+    its own NLA track (batch import), giving the armature back its `previous` active Action."""
     shift_action(action, start_frame - action.frame_range[0])
     action.use_fake_user = True
     action[CLIP_TAG] = source
@@ -58,6 +58,8 @@ def place_action(scene: bpy.types.Scene, obj: bpy.types.Object, action: bpy.type
         strip = track.strips.new(action.name, int(start_frame), action)
         _assign_slot(strip, action)
         track.mute = bool(len(anim.nla_tracks) > 1)  # only the first clip plays; the others wait on their tracks
+        if anim.action == action:
+            anim.action = previous
     else:
         anim.action = action
         _assign_slot(anim, action)

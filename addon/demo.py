@@ -88,7 +88,7 @@ def run(args: argparse.Namespace) -> int:
         label = source.name
     else:
         kp, _truth = engine_module("synthetic").synthetic_performer()
-        source = out / "demo_keypoints.npz"
+        source = out / "demo.kp.json"
         engine_module("keypoint_io").save_keypoints(kp, source)
         label = f"synthetic performer ({kp.num_frames} frames at {kp.fps:g} fps)"
         timings["synthesise"] = time.perf_counter() - tick

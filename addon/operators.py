@@ -15,9 +15,15 @@ from .preferences import get_preferences
 from .properties import target_armature
 from .runner import ClipRunner
 
+_last_printed: list = [None]
+
 
 def _progress_printer(index: int, stage: str, fraction: float) -> None:
-    print(f"\r[mocap] clip {index + 1}: {stage:<9} {100 * fraction:5.1f}%", end="", flush=True)
+    """Headless progress: one line per stage and per 20% step, readable in logs."""
+    key = (index, stage, int(fraction * 5))
+    if key != _last_printed[0]:
+        _last_printed[0] = key
+        print(f"[mocap] clip {index + 1}: {stage:<9} {100 * fraction:3.0f}%", flush=True)
 
 
 class ClipsOperator:
@@ -57,8 +63,6 @@ class ClipsOperator:
     def _finish(self, context: bpy.types.Context, runner: ClipRunner) -> set[str]:
         state = context.window_manager.sasmamba_mocap
         state.running, state.stage, state.progress = False, "", 1.0 if runner.finished else 0.0
-        if bpy.app.background:
-            print()
         lines, done = [], [o for o in runner.outcomes if o.status == "done"]
         for outcome in runner.outcomes:
             lines.append(outcome.line())

@@ -125,11 +125,12 @@ class ClipRunner:
         if obj is None or obj.type != "ARMATURE":
             outcome.status, outcome.message = "failed", f"armature '{self.armature}' no longer exists"
             return
-        name = Path(outcome.source).stem
+        name = pipeline().clip_name(outcome.source)
+        previous = obj.animation_data.action if obj.animation_data else None
         try:
             action = keyframes.write_action(obj, result.animation, name=name)
             actions.place_action(context.scene, obj, action, start_frame=self.start_frame, source=outcome.source,
-                                 as_nla=self.as_nla)
+                                 as_nla=self.as_nla, previous=previous)
         except Exception as exc:
             outcome.status, outcome.message = "failed", f"writing keyframes: {type(exc).__name__}: {exc}"
             return

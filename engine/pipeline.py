@@ -22,8 +22,8 @@ from .errors import Cancelled, InputError
 from .types import Keypoints2D, Pose3D
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv"})
-KEYPOINT_SUFFIXES = frozenset({".json", ".csv", ".npz", ".npy"})
-CACHE_SUFFIX = ".npz"
+KEYPOINT_SUFFIXES = frozenset({".json", ".csv"})
+CACHE_SUFFIX = ".kp.json"  # engine.keypoint_io's cache format
 CACHE_VERSION = "kp1"  # bump when detection changes so stale caches are ignored
 
 # (stage, share of the progress bar): detection dominates on video
@@ -51,12 +51,22 @@ class PipelineResult:
         lines = [f"{kp.num_frames} frames at {kp.fps:g} fps" + (" (keypoints from cache)" if self.cache_hit else "")]
         rep = self.clean_report
         if rep is not None:
+            long_gaps = len(rep.long_gaps) if isinstance(rep.long_gaps, list | tuple) else rep.long_gaps
             lines.append(f"detection {100 * rep.detection_rate:.0f}%, gaps bridged {rep.gaps_filled}, "
-                         f"long gaps {rep.long_gaps}, mean confidence {rep.mean_conf:.2f}")
+                         f"long gaps {long_gaps}, mean confidence {rep.mean_conf:.2f}")
         lines.append("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
         lines += [f"skipped: {name}" for name in self.skipped]
         lines += [f"warning: {w}" for w in self.warnings]
         return lines
+
+
+def clip_name(path: str | os.PathLike) -> str:
+    """The clip's name for its Action and exported files: the file name without its suffix(es)."""
+    name = Path(path).name
+    for suffix in (CACHE_SUFFIX, *sorted(VIDEO_SUFFIXES | KEYPOINT_SUFFIXES)):
+        if name.lower().endswith(suffix):
+            return name[: -len(suffix)] or name
+    return Path(path).stem
 
 
 def is_video(path: str | os.PathLike) -> bool:
@@ -139,6 +149,17 @@ def get_lifter(config: str = "sasmamba-s", backend: str = "auto") -> Any:
         return _LIFTERS[key]
 
 
+def camera_to_world_plain(pose: Pose3D) -> Pose3D:
+    """Stand-in for clean-up when it is missing: camera axes (x right, y down, z away) to Z up, lowest ankle on the
+    floor, no smoothing and no root motion."""
+    import numpy as np
+
+    cam = pose.joints_mm
+    world = np.stack([cam[..., 0], cam[..., 2], -cam[..., 1]], axis=-1)
+    world[..., 2] -= np.nanmin(world[:, [3, 6], 2])
+    return pose.replace(joints_mm=world, space="world")
+
+
 def _available(module: str) -> bool:
     from importlib.util import find_spec
 
@@ -211,7 +232,8 @@ def run_pipeline(source: str | os.PathLike | Keypoints2D, *, rig: Any = None, ri
 
         pose = clean_pose(pose, kp, preset=preset, root_motion=root_motion)
     else:
-        result.skipped.append("3D clean-up (engine.cleanup not in this build)")
+        result.skipped.append("3D clean-up (engine.cleanup not in this build): camera axes turned to Z up only")
+        pose = camera_to_world_plain(pose)
     result.pose = pose
     lap("cleanup")
 
