@@ -192,13 +192,14 @@ def run_pipeline(source: str | os.PathLike | Keypoints2D, *, rig: Any = None, ri
     timings: dict[str, float] = {}
     tick = time.perf_counter()
 
-    def lap(stage: str) -> None:
+    def lap(stage: str, check: bool = True) -> None:
         nonlocal tick
         now = time.perf_counter()
         timings[stage] = now - tick
         tick = now
         stage_progress(stage, 1.0)
-        _check_cancel(cancel)
+        if check:  # a finished clip is never thrown away: no check after the last stage
+            _check_cancel(cancel)
 
     _check_cancel(cancel)
     if isinstance(source, Keypoints2D):
@@ -241,12 +242,12 @@ def run_pipeline(source: str | os.PathLike | Keypoints2D, *, rig: Any = None, ri
 
 
 def _finish_retarget(result: PipelineResult, rig: Any, rig_map: Any, pin_feet: bool,
-                     lap: Callable[[str], None], say: Callable[[str, str], None]) -> PipelineResult:
+                     lap: Callable[..., None], say: Callable[[str, str], None]) -> PipelineResult:
     if rig is None or rig_map is None:
         return result
     retarget = retarget_module()
     result.animation = retarget.retarget_pose(result.pose, rig, rig_map, pin_feet=pin_feet)
-    lap("retarget")
+    lap("retarget", check=False)
     for w in result.warnings:
         say("WARNING", w)
     return result
