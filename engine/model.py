@@ -1,0 +1,217 @@
+"""SasMamba: a structure-aware stride state-space lifter from 2D to 3D human pose (seq2seq over 243 frames).
+
+Read ../shared/docs/sasmamba.md first; this file follows it top to bottom.
+
+Glossary (the paper's letters -> names here):
+    b       batch                  T   frames in the window (243)     J   joints (17)
+    C       model width (`dim`)    L   scan length T * J              K   scan directions (4)
+    d_inner expanded width 2C      N   SSM state size (`d_state`)     R   dt rank ceil(C / 16)
+    A, B, C(ssm), D, delta         as in Mamba: h_t = exp(delta A) h_{t-1} + delta B u_t, y_t = <C, h_t> + D u_t
+
+Model -> SasMambaBlock (pre-norm residual) -> StrideSSM (conv + 4-way stride scan) -> selective_scan.
+Input (b, T, J, 2) normalised 2D joints; output (b, T, J, 3): root-relative joints in the "2.5D" image
+representation of engine/representation.py.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .deform_conv import DeformableDepthwiseConv
+from .scan import selective_scan
+
+
+@dataclass
+class SasMambaConfig:
+    dim: int = 64  # C
+    depth: int = 5  # (spatial, temporal) block pairs: 2 * depth blocks
+    frames: int = 243  # T
+    joints: int = 17  # J
+    in_channels: int = 2
+    out_channels: int = 3
+    d_state: int = 16  # N
+    expand: int = 2
+    kernel_size: int = 3
+    directions: int = 4  # K
+    mlp_ratio: float = 2.0
+    drop_path: float = 0.2
+    d_inner: int = field(init=False)
+    dt_rank: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.d_inner = self.expand * self.dim
+        self.dt_rank = math.ceil(self.dim / 16)
+        if self.directions != 4:
+            raise ValueError("SasMamba scans in exactly 4 directions")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("d_inner")
+        d.pop("dt_rank")
+        return d
+
+
+CONFIGS: dict[str, SasMambaConfig] = {
+    "sasmamba-s": SasMambaConfig(dim=64, depth=5),
+    "sasmamba-l": SasMambaConfig(dim=128, depth=10),
+    # small configurations for tests and CPU smoke runs
+    "sasmamba-xs": SasMambaConfig(dim=32, depth=2, frames=27),
+    "sasmamba-tiny": SasMambaConfig(dim=16, depth=1, frames=9),
+}
+
+
+def get_config(name: str | SasMambaConfig | dict) -> SasMambaConfig:
+    if isinstance(name, SasMambaConfig):
+        return name
+    if isinstance(name, dict):
+        return SasMambaConfig(**name)
+    if name not in CONFIGS:
+        raise ValueError(f"unknown config {name!r}; known: {', '.join(CONFIGS)}")
+    return SasMambaConfig(**CONFIGS[name].to_dict())
+
+
+def stride_anchor_index(joints: int, stride: int) -> torch.Tensor:
+    """Joint j's anchor in its stride group: stride * floor(j / stride)."""
+    return torch.arange(joints) // stride * stride
+
+
+class DropPath(nn.Module):
+    """Stochastic depth: drop the whole residual branch per sample while training."""
+
+    def __init__(self, p: float) -> None:
+        super().__init__()
+        self.p = p
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.p == 0.0 or not self.training:
+            return x
+        keep = 1.0 - self.p
+        mask = x.new_empty((x.shape[0],) + (1,) * (x.ndim - 1)).bernoulli_(keep)
+        return x * mask / keep
+
+
+class StrideSSM(nn.Module):
+    """The structure-aware SSM operator: deformable spatio-temporal conv, then a 4-direction stride scan."""
+
+    def __init__(self, cfg: SasMambaConfig) -> None:
+        super().__init__()
+        c, di, n, r, k = cfg.dim, cfg.d_inner, cfg.d_state, cfg.dt_rank, cfg.directions
+        self.cfg = cfg
+        self.in_proj = nn.Linear(c, 2 * di, bias=False)
+        self.offset_conv = nn.Conv2d(di, 2 * cfg.kernel_size**2, cfg.kernel_size, padding=cfg.kernel_size // 2)
+        nn.init.zeros_(self.offset_conv.weight)  # start as a plain conv, as deformable convs usually do
+        nn.init.zeros_(self.offset_conv.bias)
+        self.conv = DeformableDepthwiseConv(di, cfg.kernel_size)
+        # per direction: x_proj (R + 2N, d_inner) gives dt, B, C; dt_proj (d_inner, R) + bias
+        self.x_proj_weight = nn.Parameter(torch.empty(k, r + 2 * n, di).uniform_(-di**-0.5, di**-0.5))
+        self.dt_proj_weight = nn.Parameter(torch.empty(k, di, r).uniform_(-(r**-0.5), r**-0.5))
+        dt = torch.exp(torch.rand(k, di) * (math.log(0.1) - math.log(1e-3)) + math.log(1e-3)).clamp(min=1e-4)
+        self.dt_proj_bias = nn.Parameter(dt + torch.log(-torch.expm1(-dt)))  # softplus^-1(dt)
+        self.A_log = nn.Parameter(torch.log(torch.arange(1, n + 1, dtype=torch.float32)).repeat(k * di, 1))
+        self.D = nn.Parameter(torch.ones(k * di))
+        self.out_norm = nn.LayerNorm(di)
+        self.out_proj = nn.Linear(di, c, bias=False)
+        self.register_buffer("anchor2", stride_anchor_index(cfg.joints, 2), persistent=False)
+        self.register_buffer("anchor3", stride_anchor_index(cfg.joints, 3), persistent=False)
+        self.scan_backend = "auto"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, j, _ = x.shape
+        di, n, r, k = self.cfg.d_inner, self.cfg.d_state, self.cfg.dt_rank, self.cfg.directions
+        length = t * j
+        x, z = self.in_proj(x).chunk(2, dim=-1)  # (b, T, J, di) each
+        z = F.silu(z)
+
+        x = x.permute(0, 3, 1, 2)  # (b, di, T, J): the conv's image is frames x joints
+        x = F.silu(self.conv(x, self.offset_conv(x)))  # (b, di, T, J)
+
+        xa = x + x[..., self.anchor2] + x[..., self.anchor3]  # stride-2/3 group anchors added per joint
+        frame_major = xa.reshape(b, di, length)  # t0j0 t0j1 ... t0j16 t1j0 ...
+        joint_major = x.transpose(2, 3).reshape(b, di, length)  # j0t0 ... j0t242 j1t0 ...
+        xs = torch.stack([frame_major, joint_major, frame_major.flip(-1), joint_major.flip(-1)], dim=1)
+        # xs: (b, K, di, L)
+
+        x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, self.x_proj_weight)  # (b, K, R + 2N, L)
+        dt, B, C = torch.split(x_dbl, [r, n, n], dim=2)  # (b, K, R, L), (b, K, N, L), (b, K, N, L)
+        dt = torch.einsum("bkrl,kdr->bkdl", dt, self.dt_proj_weight)  # (b, K, di, L)
+
+        y = selective_scan(
+            xs.reshape(b, k * di, length), dt.reshape(b, k * di, length), -torch.exp(self.A_log.float()),
+            B, C, self.D, delta_bias=self.dt_proj_bias.reshape(-1), delta_softplus=True, backend=self.scan_backend,
+        ).view(b, k, di, length)  # (b, K, di, L)
+
+        # back to frame-major grid order, then sum the four directions
+        def from_joint_major(v: torch.Tensor) -> torch.Tensor:
+            return v.view(b, di, j, t).transpose(2, 3).reshape(b, di, length)
+
+        y = y[:, 0] + y[:, 2].flip(-1) + from_joint_major(y[:, 1]) + from_joint_major(y[:, 3].flip(-1))
+        y = y.transpose(1, 2).reshape(b, t, j, di)  # (b, T, J, di)
+        y = self.out_norm(y.to(z.dtype)) * z
+        return self.out_proj(y)  # (b, T, J, C)
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class SasMambaBlock(nn.Module):
+    """Pre-norm residual block: x + DropPath(SSM(LN(x))), then x + DropPath(MLP(LN(x)))."""
+
+    def __init__(self, cfg: SasMambaConfig, drop_path: float) -> None:
+        super().__init__()
+        self.norm1 = nn.LayerNorm(cfg.dim, eps=1e-6)
+        self.ssm = StrideSSM(cfg)
+        self.norm2 = nn.LayerNorm(cfg.dim, eps=1e-6)
+        self.mlp = Mlp(cfg.dim, int(cfg.dim * cfg.mlp_ratio))
+        self.drop_path = DropPath(drop_path)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.ssm(self.norm1(x)))
+        return x + self.drop_path(self.mlp(self.norm2(x)))
+
+
+class SasMamba(nn.Module):
+    def __init__(self, cfg: SasMambaConfig | str = "sasmamba-s") -> None:
+        super().__init__()
+        cfg = get_config(cfg)
+        self.cfg = cfg
+        self.joint_embed = nn.Linear(cfg.in_channels, cfg.dim)
+        self.spatial_pos = nn.Parameter(torch.zeros(cfg.joints, cfg.dim))
+        self.temporal_pos = nn.Parameter(torch.zeros(cfg.frames, cfg.dim))
+        rates = torch.linspace(0, cfg.drop_path, 2 * cfg.depth).tolist()
+        self.spatial_blocks = nn.ModuleList(SasMambaBlock(cfg, rates[2 * i]) for i in range(cfg.depth))
+        self.temporal_blocks = nn.ModuleList(SasMambaBlock(cfg, rates[2 * i + 1]) for i in range(cfg.depth))
+        self.spatial_norm = nn.LayerNorm(cfg.dim, eps=1e-6)  # shared by every spatial block
+        self.temporal_norm = nn.LayerNorm(cfg.dim, eps=1e-6)  # shared by every temporal block
+        self.head_norm = nn.LayerNorm(cfg.dim)
+        self.head = nn.Linear(cfg.dim, cfg.out_channels)
+
+    def set_scan_backend(self, backend: str) -> None:
+        for module in self.modules():
+            if isinstance(module, StrideSSM):
+                module.scan_backend = backend
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, t, j, _ = x.shape  # (b, T, J, 2)
+        if t > self.cfg.frames or j != self.cfg.joints:
+            raise ValueError(f"input has {t} frames x {j} joints; this model takes <= {self.cfg.frames} x "
+                             f"{self.cfg.joints}")
+        x = self.joint_embed(x) + self.spatial_pos  # (b, T, J, C)
+        for i, (spatial, temporal) in enumerate(zip(self.spatial_blocks, self.temporal_blocks, strict=True)):
+            x = self.spatial_norm(spatial(x))
+            if i == 0:
+                x = x + self.temporal_pos[:t, None, :]
+            x = self.temporal_norm(temporal(x))
+        return self.head(self.head_norm(x))  # (b, T, J, 3)

@@ -1,0 +1,232 @@
+"""`python -m engine train`: train SasMamba on Human3.6M, on CPU (smoke runs) or GPUs under torchrun (DDP).
+
+One process per GPU; batches are synthesised on the device (engine/train_data.py). Checkpoints (model, optimiser,
+epoch, RNG) go to OUT/last.pt every epoch and every few minutes, OUT/best.pt on the best validation P1 (held-out
+S8 takes, never S9/S11), and a JSON line per epoch to OUT/log.jsonl. `--resume` continues from a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+
+from . import h36m
+from .model import SasMamba, get_config
+from .representation import to_camera_mm_exact
+from .train_data import CameraBank, build_clips, make_batch
+
+
+def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return torch.linalg.vector_norm(pred - target, dim=-1).mean()
+
+
+def scale_normalized_mpjpe(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """MPJPE after the per-frame scale that best fits pred to target."""
+    scale = (pred * target).sum(dim=(-2, -1), keepdim=True) / (pred * pred).sum(dim=(-2, -1), keepdim=True).clamp(
+        min=1e-8)
+    return mpjpe_loss(scale * pred, target)
+
+
+def velocity_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    return mpjpe_loss(pred.diff(dim=1), target.diff(dim=1))
+
+
+def lifting_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict]:
+    """The recipe's loss: MPJPE + 0.5 scale-normalised MPJPE + 20 velocity, in normalised units."""
+    parts = {"mpjpe": mpjpe_loss(pred, target), "n_mpjpe": scale_normalized_mpjpe(pred, target),
+             "velocity": velocity_loss(pred, target)}
+    total = parts["mpjpe"] + 0.5 * parts["n_mpjpe"] + 20.0 * parts["velocity"]
+    return total, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(prog="python -m engine train", description=__doc__)
+    ap.add_argument("--config", default="sasmamba-s")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--epochs", type=int, default=60)
+    ap.add_argument("--batch", type=int, default=16, help="clips per process per step")
+    ap.add_argument("--lr", type=float, default=5e-4)
+    ap.add_argument("--lr-decay", type=float, default=0.99, help="multiplier per epoch")
+    ap.add_argument("--weight-decay", type=float, default=0.01)
+    ap.add_argument("--stride", type=int, default=81, help="training clip stride in frames")
+    ap.add_argument("--virtual-p", type=float, default=0.5, help="share of batches seen by a virtual camera")
+    ap.add_argument("--noise-p", type=float, default=0.5, help="share of clips with detector-like 2D noise")
+    ap.add_argument("--flip-p", type=float, default=0.5)
+    ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
+    ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
+    ap.add_argument("--time-limit", type=float, default=0, help="minutes; stop cleanly and checkpoint")
+    ap.add_argument("--save-every", type=float, default=4.0, help="minutes between mid-epoch checkpoints")
+    ap.add_argument("--resume", type=Path)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--train-subjects", default=",".join(h36m.TRAIN_SUBJECTS))
+    ap.add_argument("--val-stride", type=int, default=0, help="validation clip stride (default: clip length)")
+    ap.add_argument("--val-max-clips", type=int, default=0)
+    return ap.parse_args(argv)
+
+
+class Trainer:
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        self.distributed = int(os.environ.get("WORLD_SIZE", "1")) > 1
+        if self.distributed:
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.rank = dist.get_rank() if self.distributed else 0
+        self.world = dist.get_world_size() if self.distributed else 1
+        local = int(os.environ.get("LOCAL_RANK", "0"))
+        self.device = torch.device(f"cuda:{local}" if torch.cuda.is_available() else "cpu")
+        if self.device.type == "cuda":
+            torch.cuda.set_device(self.device)
+            torch.backends.cuda.matmul.allow_tf32 = True
+            torch.backends.cudnn.allow_tf32 = True
+        torch.manual_seed(args.seed)
+        self.cfg = get_config(args.config)
+        self.model = SasMamba(self.cfg).to(self.device)
+        device_ids = [local] if self.device.type == "cuda" else None
+        self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
+                    if self.distributed else self.model)
+        self.opt = torch.optim.AdamW(self.model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+        self.bank = CameraBank.load(self.device)
+        subjects = args.train_subjects.split(",")
+        self.train = build_clips(subjects, self.cfg.frames, args.stride, validation=False, device=self.device,
+                                 bank=self.bank)
+        self.val = build_clips(subjects, self.cfg.frames, args.val_stride or self.cfg.frames, validation=True,
+                               device=self.device, bank=self.bank)
+        if args.val_max_clips:
+            keep = torch.arange(min(args.val_max_clips, len(self.val.keys)), device=self.device)
+            self.val.world, self.val.subject = self.val.world[keep], self.val.subject[keep]
+            self.val.keys = self.val.keys[: len(keep)]
+        self.epoch, self.step, self.best = 0, 0, math.inf
+        self.gpu_seconds = 0.0
+        self.args.out.mkdir(parents=True, exist_ok=True)
+        if args.resume and args.resume.exists():
+            self.load(args.resume)
+
+    # one epoch = every training clip through each of its subject's 4 camera slots (real or virtual)
+    def epoch_order(self) -> torch.Tensor:
+        g = torch.Generator().manual_seed(self.args.seed * 1000 + self.epoch)
+        n = len(self.train.keys) * 4
+        order = torch.randperm(n, generator=g)
+        per_rank = n // self.world
+        return order[self.rank * per_rank:(self.rank + 1) * per_rank]
+
+    def run(self) -> None:
+        args = self.args
+        start = time.time()
+        last_save = time.time()
+        batch_gen = torch.Generator(device=self.device).manual_seed(args.seed * 7919 + self.rank + 13 * self.epoch)
+        stop = False
+        while self.epoch < args.epochs and not stop:
+            for g in self.opt.param_groups:
+                g["lr"] = args.lr * args.lr_decay**self.epoch
+            order = self.epoch_order()
+            nb = len(order) // args.batch
+            skip = self.step - self.epoch * nb if self.step > self.epoch * nb else 0  # resumed mid-epoch
+            self.model.train()
+            t_epoch, losses = time.time(), []
+            for i in range(skip, nb):
+                idx = order[i * args.batch:(i + 1) * args.batch].to(self.device)
+                clip, cam = idx // 4, idx % 4
+                x, y = make_batch(self.train.world[clip], self.train.subject[clip], cam, self.bank, batch_gen,
+                                  virtual_p=args.virtual_p, flip_p=args.flip_p, noise_p=args.noise_p)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=args.bf16):
+                    pred = self.ddp(x)
+                loss, _ = lifting_loss(pred.float(), y)
+                self.opt.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
+                self.opt.step()
+                self.step += 1
+                losses.append(loss.item())
+                if self.rank == 0 and self.step % 100 == 0:
+                    print(f"epoch {self.epoch} step {self.step} loss {np.mean(losses[-100:]):.5f} "
+                          f"{(time.time() - t_epoch) / (i + 1 - skip):.3f}s/step", flush=True)
+                elapsed_min = (time.time() - start) / 60
+                if args.max_steps and self.step >= args.max_steps or args.time_limit and elapsed_min > args.time_limit:
+                    stop = True
+                    break
+                if (time.time() - last_save) / 60 > args.save_every:
+                    self.save("last.pt")
+                    last_save = time.time()
+            self.gpu_seconds += (time.time() - t_epoch) * self.world
+            if stop and i < nb - 1:
+                self.save("last.pt")
+                break
+            self.epoch += 1
+            metrics = self.validate()
+            record = {"epoch": self.epoch, "step": self.step, "train_loss": float(np.mean(losses)) if losses else None,
+                      "lr": self.opt.param_groups[0]["lr"], "epoch_seconds": time.time() - t_epoch,
+                      "gpu_minutes_total": self.gpu_seconds / 60, "world_size": self.world, **metrics}
+            if self.rank == 0:
+                print(json.dumps(record), flush=True)
+                with open(args.out / "log.jsonl", "a") as fh:
+                    fh.write(json.dumps(record) + "\n")
+                if metrics["val_p1_mm"] < self.best:
+                    self.best = metrics["val_p1_mm"]
+                    self.save("best.pt")
+            self.save("last.pt")
+            last_save = time.time()
+        if self.distributed:
+            dist.destroy_process_group()
+
+    @torch.no_grad()
+    def validate(self) -> dict:
+        """P1 in mm on held-out training-subject takes, ground-truth 2D from the 4 real cameras, exact mm."""
+        self.model.eval()
+        cams = h36m.load_cameras()
+        errors_full, errors_depth = [], []
+        gen = torch.Generator(device=self.device).manual_seed(0)
+        for cam_i in range(4):
+            for s in range(0, len(self.val.keys), 64):
+                world, subj = self.val.world[s:s + 64], self.val.subject[s:s + 64]
+                cam_idx = torch.full_like(subj, cam_i)
+                x, y = make_batch(world, subj, cam_idx, self.bank, gen, virtual_p=0, flip_p=0, noise_p=0)
+                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
+                    pred = self.model(x).float()
+                for b in range(len(world)):
+                    camera = cams[self.bank.subjects[int(subj[b])]][cam_i]
+                    w_np = world[b].cpu().numpy()
+                    cam_pts = camera.world_to_camera(w_np)
+                    uv = camera.project(w_np)
+                    gt = cam_pts - cam_pts[:, :1]
+                    full = to_camera_mm_exact(pred[b].cpu().numpy(), uv[:, 0], cam_pts[:, 0, 2], camera)
+                    depth_only = np.concatenate([y[b, ..., :2].cpu().numpy(), pred[b, ..., 2:].cpu().numpy()], -1)
+                    depth = to_camera_mm_exact(depth_only, uv[:, 0], cam_pts[:, 0, 2], camera)
+                    errors_full.append(np.linalg.norm(full - gt, axis=-1).mean())
+                    errors_depth.append(np.linalg.norm(depth - gt, axis=-1).mean())
+        self.model.train()
+        return {"val_p1_mm": float(np.mean(errors_full)), "val_p1_depth_only_mm": float(np.mean(errors_depth))}
+
+    def save(self, name: str) -> None:
+        if self.rank != 0:
+            return
+        state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "epoch": self.epoch,
+                 "step": self.step, "best": self.best, "config": self.cfg.to_dict(), "args": vars(self.args),
+                 "gpu_seconds": self.gpu_seconds}
+        tmp = self.args.out / (name + ".tmp")
+        torch.save(state, tmp)
+        os.replace(tmp, self.args.out / name)
+
+    def load(self, path: Path) -> None:
+        state = torch.load(path, map_location=self.device, weights_only=False)
+        self.model.load_state_dict(state["model"])
+        if "opt" in state:
+            self.opt.load_state_dict(state["opt"])
+        self.epoch, self.step = state.get("epoch", 0), state.get("step", 0)
+        self.best = state.get("best", math.inf)
+        self.gpu_seconds = state.get("gpu_seconds", 0.0)
+        if self.rank == 0:
+            print(f"resumed from {path}: epoch {self.epoch} step {self.step} best {self.best:.2f} mm", flush=True)
+
+
+def main(argv: list[str]) -> int:
+    args = parse_args(argv)
+    Trainer(args).run()
+    return 0
