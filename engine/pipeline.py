@@ -105,12 +105,12 @@ def load_source(source: str | os.PathLike, *, cache_dir: str | os.PathLike | Non
     path = Path(source)
     if not path.is_file():
         raise InputError(f"{path}: no such file")
+    if not is_video(path) and path.suffix.lower() not in KEYPOINT_SUFFIXES:
+        raise InputError(f"{path}: not a video ({', '.join(sorted(VIDEO_SUFFIXES))}) "
+                         f"nor a keypoint file ({', '.join(sorted(KEYPOINT_SUFFIXES))})")
     from . import keypoint_io
 
     if not is_video(path):
-        if path.suffix.lower() not in KEYPOINT_SUFFIXES:
-            raise InputError(f"{path}: not a video ({', '.join(sorted(VIDEO_SUFFIXES))}) "
-                             f"nor a keypoint file ({', '.join(sorted(KEYPOINT_SUFFIXES))})")
         return keypoint_io.load_keypoints(path), False
     cached = cache_path(path, cache_dir) if cache_dir is not None else None
     if cached is not None and cached.is_file():
