@@ -39,7 +39,7 @@ def render_png(obj, path: Path, frames: list[int], *, title: str) -> Path:
     import matplotlib.pyplot as plt
 
     scene = bpy.context.scene
-    fig = plt.figure(figsize=(3 * len(frames), 4.2))
+    fig = plt.figure(figsize=(2.4 * len(frames), 3.6))
     segments = []
     for frame in frames:
         scene.frame_set(frame)
@@ -59,10 +59,11 @@ def render_png(obj, path: Path, frames: list[int], *, title: str) -> Path:
             c = root[lim] if lim < 2 else centre[2]
             getattr(ax, f"set_{axis}lim")(c - span, c + span)
         ax.view_init(elev=12, azim=-60)
+        ax.set_box_aspect((1, 1, 1), zoom=1.35)
         ax.set_title(f"frame {frame}", fontsize=9)
         ax.set_xticks([]), ax.set_yticks([]), ax.set_zticks([])
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
+    fig.subplots_adjust(left=0.0, right=1.0, bottom=0.0, top=0.9, wspace=0.0)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)

@@ -10,13 +10,14 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from addon_testlib import missing_stages
 
 import build
 
 INSTALL_SCRIPT = r"""
 import json, sys
 import bpy, addon_utils
-zip_path, out = sys.argv[-2], sys.argv[-1]
+zip_path, out, keypoints = sys.argv[-3], sys.argv[-2], sys.argv[-1]
 result = bpy.ops.extensions.package_install_files(filepath=zip_path, repo="user_default", enable_on_install=True)
 module = "bl_ext.user_default.sasmamba_mocap"
 ops = [name for name in ("lift_to_3d", "batch_import", "export", "cancel", "save_map")
@@ -25,7 +26,18 @@ panel = getattr(bpy.types, "MOCAP_PT_main", None)
 prefs = bpy.context.preferences.addons[module].preferences if module in bpy.context.preferences.addons else None
 cache = bpy.utils.extension_path_user(module, path="cache", create=True)
 pkg = sys.modules[module + ".addon"]
+lifted = None
+if keypoints != "-":  # the whole pipeline through the installed copy (relative imports, bundled packages)
+    addon_utils.enable("rigify", default_set=True)
+    bpy.ops.object.armature_human_metarig_add()
+    settings = bpy.context.scene.sasmamba_mocap
+    settings.source, settings.armature, settings.rig_preset = keypoints, bpy.context.active_object, "metarig"
+    bpy.ops.mocap.lift_to_3d()
+    action = bpy.context.active_object.animation_data.action
+    lifted = {"action": action.name, "frames": list(action.frame_range),
+              "engine": sys.modules[module + ".engine.pipeline"].__file__}
 json.dump({
+    "lifted": lifted,
     "result": sorted(result),
     "enabled": module in bpy.context.preferences.addons,
     "operators": ops,
@@ -60,12 +72,20 @@ def test_zip_holds_one_extension_with_its_wheels(linux_zip: Path) -> None:
 
 
 def test_installed_extension_registers_panel_and_operators(linux_zip: Path, tmp_path: Path) -> None:
+    """Install from disk into a throw-away profile, enable, find the UI; with every stage built, also lift the
+    synthetic performer onto the meta-rig through the installed copy."""
     out = tmp_path / "result.json"
     script = tmp_path / "install.py"
     script.write_text(INSTALL_SCRIPT)
-    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"))
-    proc = subprocess.run([sys.executable, str(script), str(linux_zip), str(out)], env=env, capture_output=True,
-                          text=True, timeout=300)
+    keypoints = "-"
+    if not missing_stages():
+        from engine import keypoint_io, synthetic
+
+        keypoints = str(tmp_path / "walk.kp.json")
+        keypoint_io.save_keypoints(synthetic.synthetic_performer(frames=60)[0], keypoints)
+    env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"), SASMAMBA_CACHE=str(tmp_path))
+    proc = subprocess.run([sys.executable, str(script), str(linux_zip), str(out), keypoints], env=env,
+                          capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     result = json.loads(out.read_text())
     assert result["result"] == ["FINISHED"]
@@ -77,6 +97,9 @@ def test_installed_extension_registers_panel_and_operators(linux_zip: Path, tmp_
     # installed into the throw-away profile, not the user's, and the cache lives in the extension's user folder
     assert result["addon_file"].startswith(str(tmp_path / "blender_user"))
     assert result["cache"].startswith(str(tmp_path / "blender_user"))
+    if keypoints != "-":
+        assert result["lifted"]["action"] == "walk" and result["lifted"]["frames"] == [1.0, 60.0]
+        assert result["lifted"]["engine"].startswith(str(tmp_path / "blender_user"))
 
 
 def test_manifest_passes_blenders_validator(tmp_path: Path) -> None:
