@@ -36,6 +36,12 @@ def shift_action(action: bpy.types.Action, delta: float) -> None:
             buf[0::2] += delta
             fc.keyframe_points.foreach_set(attr, buf)
         fc.update()
+    if action.use_frame_range:  # a manual range moves with the keys (end first when moving right)
+        start, end = action.frame_start + delta, action.frame_end + delta
+        if delta > 0:
+            action.frame_end, action.frame_start = end, start
+        else:
+            action.frame_start, action.frame_end = start, end
 
 
 def _assign_slot(owner: bpy.types.bpy_struct, action: bpy.types.Action) -> None:

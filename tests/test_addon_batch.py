@@ -40,6 +40,18 @@ def test_batch_two_actions_one_clear_failure(blender, media_dir, tmp_path):  # n
         assert strip.action == action and strip.frame_start == 1 and strip.frame_end == frames
     assert rig.animation_data.action is None  # the clips wait on their tracks
 
+    # all imported clips: one FBX with one take each, one BVH each
+    settings.export_scope, settings.export_dir = "ALL", str(tmp_path / "exported")
+    assert bpy.ops.mocap.export(format="FBX") == {"FINISHED"}
+    assert bpy.ops.mocap.export(format="BVH") == {"FINISHED"}
+    assert [t.name for t in rig.animation_data.nla_tracks] == ["pose_1", "pose_squats"]  # export left no trace
+    assert rig.animation_data.action is None
+    assert "Frames: 65" in (tmp_path / "exported" / "pose_squats.bvh").read_text()
+    bpy.ops.wm.read_factory_settings(use_empty=True)
+    bpy.ops.import_scene.fbx(filepath=str(tmp_path / "exported" / "metarig.fbx"))
+    takes = {a.name.split("|")[-1]: tuple(a.frame_range) for a in bpy.data.actions}
+    assert takes == {"pose_1": (1.0, 120.0), "pose_squats": (1.0, 65.0)}
+
 
 def test_cancel_mid_clip_restores_the_scene(blender, media_dir):  # noqa: F811
     from addon import lift

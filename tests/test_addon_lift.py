@@ -51,13 +51,12 @@ def test_pose_1_onto_metarig_one_key_per_frame_and_exports_round_trip(blender, m
     n_bones = len(rig.data.bones)
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
-    bpy.ops.import_scene.fbx(filepath=str(fbx), anim_offset=0.0)
+    bpy.ops.import_scene.fbx(filepath=str(fbx))  # default anim_offset=1: the take lands on frames 1..120 again
     arms = [o for o in bpy.data.objects if o.type == "ARMATURE"]
     assert [o.type for o in bpy.data.objects] == ["ARMATURE"]  # armature only
     assert len(arms[0].data.bones) == n_bones
-    imported = arms[0].animation_data.action
-    first, last = imported.frame_range
-    assert last - first + 1 == POSE_1_FRAMES
+    assert [a.name.split("|")[-1] for a in bpy.data.actions] == ["pose_1"]  # one take, named after the Action
+    assert tuple(bpy.data.actions[0].frame_range) == (1.0, float(POSE_1_FRAMES))
 
     bpy.ops.wm.read_factory_settings(use_empty=True)
     bpy.ops.import_anim.bvh(filepath=str(bvh), update_scene_duration=True)
