@@ -67,12 +67,24 @@ class MocapRuntime(bpy.types.PropertyGroup):
 CLASSES = (MocapSettings, MocapRuntime)
 
 
+@bpy.app.handlers.persistent
+def _reset_run_state(*_args: object) -> None:
+    """A file opened mid-run (or saved during one) must not show a run that no thread is doing."""
+    for wm in bpy.data.window_managers:
+        wm.sasmamba_mocap.running = False
+        wm.sasmamba_mocap.cancel_requested = False
+
+
 def attach() -> None:
     bpy.types.Scene.sasmamba_mocap = bpy.props.PointerProperty(type=MocapSettings)
     bpy.types.WindowManager.sasmamba_mocap = bpy.props.PointerProperty(type=MocapRuntime)
+    if _reset_run_state not in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.append(_reset_run_state)
 
 
 def detach() -> None:
+    if _reset_run_state in bpy.app.handlers.load_post:
+        bpy.app.handlers.load_post.remove(_reset_run_state)
     for owner in (bpy.types.Scene, bpy.types.WindowManager):
         if hasattr(owner, "sasmamba_mocap"):
             del owner.sasmamba_mocap
