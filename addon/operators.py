@@ -107,7 +107,14 @@ class ClipsOperator:
             runner.request_cancel()
         if event.type != "TIMER":
             return {"PASS_THROUGH"}
-        finished = runner.drain(context)
+        try:
+            finished = runner.drain(context)
+        except Exception as exc:  # never leave the panel stuck in "running"
+            runner.request_cancel()
+            context.window_manager.event_timer_remove(self._timer)
+            state.running, state.report = False, f"failed: {type(exc).__name__}: {exc}"
+            self.report({"ERROR"}, state.report)
+            return {"CANCELLED"}
         state.stage, state.progress = runner.stage, runner.fraction
         for area in context.screen.areas if context.screen else ():
             if area.type == "VIEW_3D":
