@@ -9,7 +9,6 @@ input bilinearly at (t - k//2 + ky + dy, j - k//2 + kx + dx); points outside the
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 
@@ -25,14 +24,20 @@ def deform_conv2d_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch
     base_x = torch.arange(width, device=x.device).view(1, 1, 1, width) - k // 2 + kx.reshape(1, taps, 1, 1)
     py = base_y.to(x.dtype) + off[:, :, 0]  # (b, taps, H, W) sample rows
     px = base_x.to(x.dtype) + off[:, :, 1]  # (b, taps, H, W) sample columns
-    # grid_sample with align_corners=True maps -1 / +1 onto the first / last sample centre; zero padding
-    # outside the grid gives exactly the bilinear-with-zeros taps of torchvision's kernel.
-    gx = px * (2.0 / max(width - 1, 1)) - 1.0
-    gy = py * (2.0 / max(height - 1, 1)) - 1.0
-    grid = torch.stack((gx, gy), dim=-1).view(b, taps * height, width, 2)
-    sampled = F.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=True)
+    y0, x0 = torch.floor(py), torch.floor(px)
+    ly, lx = py - y0, px - x0
+    y0, x0 = y0.long(), x0.long()
+    flat = x.reshape(b, c, height * width)
+    sampled = x.new_zeros(b, c, taps * height * width)
+    # the four bilinear neighbours; a neighbour outside the grid contributes zero, as in torchvision's kernel
+    for dy, dx, w in ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx), (1, 0, ly * (1 - lx)), (1, 1, ly * lx)):
+        yy, xx = y0 + dy, x0 + dx
+        inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+        index = (yy.clamp(0, height - 1) * width + xx.clamp(0, width - 1)).reshape(b, 1, -1)
+        tap_weight = (w * inside).reshape(b, 1, -1)
+        sampled = sampled + torch.gather(flat, 2, index.expand(b, c, index.shape[-1])) * tap_weight
     sampled = sampled.view(b, c, taps, height, width)  # (b, c, taps, H, W)
-    out = torch.einsum("bckhw,ck->bchw", sampled, weight.view(c, taps))
+    out = (sampled * weight.view(1, c, taps, 1, 1)).sum(2)
     if bias is not None:
         out = out + bias.view(1, c, 1, 1)
     return out
