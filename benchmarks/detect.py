@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
 import resource
 import sys
 import tempfile
@@ -22,21 +21,10 @@ import numpy as np
 
 from engine.paths import PROJECT_ROOT, shared_path
 
+from .common import machine
+
 REPORT = PROJECT_ROOT / "reports" / "detect.json"
 GOAL_FPS = 20.0
-
-
-def machine() -> dict:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "gpu": None, "platform": platform.platform(),
-            "python": platform.python_version()}
 
 
 def make_720p_clip(path: Path, frames: int) -> None:

@@ -14,8 +14,6 @@ Rigs are scaled to the performer's leg length first ("scaled to the performer").
 from __future__ import annotations
 
 import json
-import os
-import platform
 import time
 
 import numpy as np
@@ -25,12 +23,13 @@ from engine.types import Pose3D
 from retarget import Rig, RigMap, detect_map, pose_bones, retarget_pose, rig_joints
 from retarget.solver import leg_length
 
+from .common import machine
+
 LIMBS = ((2, 1), (3, 2), (5, 4), (6, 5), (12, 11), (13, 12), (15, 14), (16, 15))  # (child, parent)
 ALL16 = tuple((j, p) for j, p in zip(range(1, 17), (0, 1, 2, 0, 4, 5, 0, 7, 8, 9, 8, 11, 12, 8, 14, 15),
                                      strict=True))
 JSON_RIGS = {"mixamo": "mpfb_rig.mixamo.json", "unreal": "mpfb_rig.game_engine.json", "cmu": "mpfb_rig.cmu_mb.json",
              "makehuman": "mpfb_rig.default.json"}
-MACHINE = f"{platform.machine()} CPU, {os.cpu_count()} cores (the shared dev box), no GPU"
 
 
 def _runs(on: np.ndarray, min_len: int) -> list[tuple[int, int]]:
@@ -170,7 +169,7 @@ def run(quick: bool = False) -> dict:
     meta_rig, meta_map, meta_obj = metarig()
     rigs["metarig"] = (meta_rig, meta_map)
     blender_every = 10 if quick else 25  # Blender evaluates every n-th frame (frame_set is the slow part)
-    report: dict = {"machine": MACHINE, "sequences": len(poses), "subjects": ["S9", "S11"], "quick": quick,
+    report: dict = {"machine": machine(), "sequences": len(poses), "subjects": ["S9", "S11"], "quick": quick,
                     "targets": {"bone_dir_deg": 2.0, "effector_mm": 10.0, "skate_mm": 5.0}, "rigs": {}}
     for key, (rig0, rig_map) in rigs.items():
         rows, rows_bl = [], []

@@ -1,0 +1,108 @@
+"""`make bench` / `python -m benchmarks [--only a,b] [--quick]`: run the benchmarks, write reports/bench.{json,md}.
+
+Each benchmark module has `run(quick) -> dict` and writes its own detailed report under reports/; this collects
+their headline figures, with the machine and versions, into one file a user (and the README) can read.
+GPU figures are not measured here (no GPU on this machine): they are carried from reports/gpu_check.json, written
+by scripts/check_gpu.py on the GPU machine, with the card named.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+import traceback
+from importlib import import_module
+
+from engine.paths import PROJECT_ROOT
+
+from .common import machine, now, versions
+
+BENCHMARKS = ("lifter", "detect", "cleanup", "retarget", "pipeline")
+REPORTS = PROJECT_ROOT / "reports"
+
+
+def gpu_figures() -> dict | None:
+    path = REPORTS / "gpu_check.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def accuracy_figures() -> dict | None:
+    path = REPORTS / "h36m_eval.json"
+    if not path.exists():
+        return None
+    data = json.loads(path.read_text())
+    return {"average": data.get("average"), "checkpoint": data.get("checkpoint"), "training": data.get("training")}
+
+
+def flatten(prefix: str, value, out: list[tuple[str, object]]) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            flatten(f"{prefix}.{k}" if prefix else str(k), v, out)
+    elif not isinstance(value, list) or len(value) <= 8:
+        out.append((prefix, value))
+
+
+def write_markdown(report: dict) -> None:
+    m = report["machine"]
+    lines = ["# Benchmarks", "", f"Machine: {m['cpu']}, {m['cores']} cores (load {m['load_avg_1min']}), "
+             f"Python {m['python']}; generated {report['date']} by `make bench`.", ""]
+    for name, result in report["benchmarks"].items():
+        lines += [f"## {name}", ""]
+        if "error" in result:
+            lines += [f"failed: `{result['error']}`", ""]
+            continue
+        rows: list[tuple[str, object]] = []
+        flatten("", result.get("headline", result), rows)
+        lines += ["| figure | value |", "|---|---|"]
+        for key, value in rows:
+            if key in ("machine", "date") or key.startswith("machine."):
+                continue
+            shown = f"{value:.4g}" if isinstance(value, float) else value
+            lines.append(f"| {key} | {shown} |")
+        lines.append("")
+    if report.get("gpu"):
+        lines += ["## GPU (carried from reports/gpu_check.json, measured on the GPU machine)", "",
+                  "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in report["gpu"].items()]
+        lines.append("")
+    (REPORTS / "bench.md").write_text("\n".join(lines) + "\n")
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    ap.add_argument("--only", default="", help=f"comma-separated subset of {', '.join(BENCHMARKS)}")
+    ap.add_argument("--quick", action="store_true", help="smaller inputs, fewer repeats")
+    args = ap.parse_args(argv)
+    chosen = [b for b in BENCHMARKS if not args.only or b in args.only.split(",")]
+    unknown = set(filter(None, args.only.split(","))) - set(BENCHMARKS)
+    if unknown:
+        print(f"unknown benchmark(s): {', '.join(sorted(unknown))}; known: {', '.join(BENCHMARKS)}", file=sys.stderr)
+        return 2
+    REPORTS.mkdir(exist_ok=True)
+    path = REPORTS / "bench.json"
+    report = json.loads(path.read_text()) if path.exists() and args.only else {"benchmarks": {}}
+    report.update({"machine": machine(), "versions": versions(), "date": now(), "quick": args.quick})
+    failed = 0
+    for name in chosen:
+        print(f"== {name}", flush=True)
+        start = time.time()
+        try:
+            result = import_module(f"benchmarks.{name}").run(quick=args.quick)
+        except Exception as exc:  # one broken benchmark must not hide the others' figures
+            traceback.print_exc()
+            result = {"error": f"{type(exc).__name__}: {exc}"}
+            failed += 1
+        result["seconds"] = round(time.time() - start, 1)
+        report["benchmarks"][name] = result
+    report["gpu"] = gpu_figures()
+    report["accuracy"] = accuracy_figures()
+    path.write_text(json.dumps(report, indent=1, default=str))
+    write_markdown(report)
+    print(f"wrote {path} and {REPORTS / 'bench.md'}")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
