@@ -3,7 +3,6 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 name="$1"
-[ -f scripts/gpu_autostart.sh ] && bash scripts/gpu_autostart.sh "$name"
 mkdir -p "$OUT/$name"
 for f in last.pt best.pt log.jsonl stdout.log; do [ -f "runs/$name/$f" ] && cp "runs/$name/$f" "$OUT/$name/"; done
 tail -n 5 "runs/$name/stdout.log" 2>/dev/null
