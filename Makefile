@@ -30,4 +30,4 @@ lint: $(STAMP)
 	$(PY) -m ruff check .
 
 clean:
-	rm -rf dist wheels/*.whl out
+	rm -rf dist wheels out

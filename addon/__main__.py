@@ -1,0 +1,7 @@
+"""`python -m addon ...`: the headless CLI (see addon/cli.py)."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
