@@ -59,7 +59,10 @@ def load_predictor(checkpoint: Path, backend: str, device: str):
 
 
 def evaluate(predict, frames: int, *, subjects=h36m.TEST_SUBJECTS, noise_seed: int = 0, max_sequences: int = 0,
-             flip: bool = True, batch: int = 64) -> dict:
+             flip: bool = True, batch: int = 64, cameras: tuple[int, ...] = (0, 1, 2, 3),
+             frames_per_sequence: int = 0) -> dict:
+    """Scores per action and averaged. `cameras`, `frames_per_sequence` and `max_sequences` select a subset
+    (for CPU runs); the report records the selection."""
     import torch
 
     from .train_data import NoiseModel
@@ -73,9 +76,9 @@ def evaluate(predict, frames: int, *, subjects=h36m.TEST_SUBJECTS, noise_seed: i
     noise = NoiseModel()
     for key in keys:
         action = h36m.action_of(key)
-        world = poses[key]
+        world = poses[key][: frames_per_sequence or None]
         clips_clean, clips_noisy, truth = [], [], []
-        for cam in cams[h36m.subject_of(key)]:
+        for cam in (cams[h36m.subject_of(key)][i] for i in cameras):
             cam_pts = cam.world_to_camera(world)
             uv = cam.project(world)
             x = normalize_2d(uv, cam.width, cam.height)
@@ -83,7 +86,9 @@ def evaluate(predict, frames: int, *, subjects=h36m.TEST_SUBJECTS, noise_seed: i
             clips_noisy.append(noise.apply(torch.from_numpy(x[None]), gen)[0].numpy())
             truth.append((cam, cam_pts, uv))
         preds = predict_sequences(predict, clips_clean + clips_noisy, frames, frames, flip=flip, batch=batch)
-        for (cam, cam_pts, uv), x, pred, pred_noisy in zip(truth, clips_clean, preds[:4], preds[4:], strict=True):
+        n_cams = len(truth)
+        for (cam, cam_pts, uv), x, pred, pred_noisy in zip(truth, clips_clean, preds[:n_cams], preds[n_cams:],
+                                                          strict=True):
             gt = cam_pts - cam_pts[:, :1]
             root_uv, root_z = uv[:, 0], cam_pts[:, 0, 2]
             full = to_camera_mm_exact(pred, root_uv, root_z, cam)
@@ -106,7 +111,8 @@ def evaluate(predict, frames: int, *, subjects=h36m.TEST_SUBJECTS, noise_seed: i
     metrics = sorted(next(iter(per_action.values())))
     average = {m: float(np.mean([per_action[a][m] for a in per_action])) for m in metrics}
     return {"per_action": per_action, "average": average, "sequences": len(keys), "subjects": list(subjects),
-            "noise_model": noise.describe(), "flip_tta": flip}
+            "noise_model": noise.describe(), "flip_tta": flip, "cameras": list(cameras),
+            "frames_per_sequence": frames_per_sequence or "all", "frames_scored": int(sum(counts.values()))}
 
 
 def write_markdown(result: dict, path: Path) -> None:
@@ -150,6 +156,8 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--max-sequences", type=int, default=0, help="evaluate only the first N sequences")
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--no-flip", action="store_true")
+    ap.add_argument("--cameras", default="0,1,2,3", help="camera indices to use (subset runs on CPU)")
+    ap.add_argument("--frames-per-sequence", type=int, default=0, help="score only the first N frames of each")
     args = ap.parse_args(argv)
     device = args.device
     if device is None:
@@ -161,7 +169,9 @@ def main(argv: list[str]) -> int:
             device = "cpu"
     t0 = time.time()
     predict, cfg, meta = load_predictor(args.checkpoint, args.backend, device)
-    result = evaluate(predict, cfg.frames, max_sequences=args.max_sequences, flip=not args.no_flip, batch=args.batch)
+    result = evaluate(predict, cfg.frames, max_sequences=args.max_sequences, flip=not args.no_flip, batch=args.batch,
+                      cameras=tuple(int(c) for c in args.cameras.split(",")),
+                      frames_per_sequence=args.frames_per_sequence)
     result.update({"checkpoint": str(args.checkpoint), "training": meta, "config": cfg.to_dict(),
                    "seconds": time.time() - t0, "device": device})
     args.out.mkdir(parents=True, exist_ok=True)
