@@ -87,11 +87,12 @@ def default_cache_dir() -> Path:
 
 
 def cache_path(source: str | os.PathLike, cache_dir: str | os.PathLike) -> Path:
-    """One cache file per clip content: name + size + mtime, so an edited video is detected again."""
+    """One cache file per clip: file name + size + modification time, so an edited video is detected again and a
+    copy that kept its time stamp (cp -p, a synced folder) is not."""
     src = Path(source).resolve()
     st = src.stat()
-    key = hashlib.sha1(f"{CACHE_VERSION}|{src}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return Path(cache_dir) / f"{src.stem}-{key}{CACHE_SUFFIX}"
+    key = hashlib.sha1(f"{CACHE_VERSION}|{src.name}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"{clip_name(src)}-{key}{CACHE_SUFFIX}"
 
 
 def _check_cancel(cancel: Callable[[], bool] | None) -> None:
