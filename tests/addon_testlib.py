@@ -1,24 +1,12 @@
 """Shared set-up for the add-on tests: real bpy, the add-on registered from the source tree, a keypoint cache that
-lives for the test session (so each shared video is detected once), and which pipeline stages this build has."""
+lives for the test session (so each shared video is detected once)."""
 
 from __future__ import annotations
 
 import os
-from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
-
-STAGES = {"engine.detect": "detection", "engine.lifter": "3D lifter", "retarget.solver": "retargeting",
-          "addon.rig_io": "rig reader", "addon.keyframes": "keyframe writer"}
-
-
-def missing_stages() -> list[str]:
-    return [label for module, label in STAGES.items() if find_spec(module) is None]
-
-
-needs_pipeline = pytest.mark.skipif(bool(missing_stages()),
-                                    reason="pipeline stage(s) not in this build yet: " + ", ".join(missing_stages()))
 
 
 @pytest.fixture(scope="session")

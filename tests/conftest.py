@@ -40,3 +40,14 @@ def media_dir(shared: Path) -> Path:
 @pytest.fixture(scope="session")
 def rigs_dir(shared: Path) -> Path:
     return _require(shared, "rigs")
+
+
+@pytest.fixture()
+def torch_one_thread():
+    """Two intra-op threads on a busy 2-core machine can be 10x slower than one."""
+    import torch
+
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)

@@ -6,9 +6,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
-from addon_testlib import blender, keypoint_cache, metarig, needs_pipeline, pose_snapshot  # noqa: F401
-
-pytestmark = needs_pipeline
+from addon_testlib import blender, keypoint_cache, metarig, pose_snapshot  # noqa: F401
 
 
 def _batch_folder(media_dir: Path, folder: Path) -> Path:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from addon_testlib import keypoint_cache, needs_pipeline  # noqa: F401
+from addon_testlib import keypoint_cache  # noqa: F401
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -31,7 +31,6 @@ def test_bad_output_suffix_is_a_usage_error(media_dir, tmp_path):
     assert proc.returncode == 2 and "must end in .fbx, .bvh or .blend" in proc.stderr
 
 
-@needs_pipeline
 def test_demo_writes_blend_fbx_bvh_png(tmp_path):
     out = tmp_path / "out"
     proc = _cli("demo", "-o", str(out), cache=tmp_path)
@@ -44,7 +43,6 @@ def test_demo_writes_blend_fbx_bvh_png(tmp_path):
     assert "Frames: 150" in (out / "demo.bvh").read_text()
 
 
-@needs_pipeline
 def test_batch_onto_the_mixamo_rig_exports_every_good_clip_and_exits_3_on_a_bad_one(media_dir, keypoint_cache,  # noqa: F811
                                                                                   tmp_path):
     clips = tmp_path / "clips"
@@ -62,7 +60,6 @@ def test_batch_onto_the_mixamo_rig_exports_every_good_clip_and_exits_3_on_a_bad_
     assert "ROOT mixamorig:Hips" in bvh and "Frames: 65" in bvh
 
 
-@needs_pipeline
 def test_animate_keypoint_file_to_blend(tmp_path):
     from engine import keypoint_io, synthetic
 

@@ -6,9 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from addon_testlib import blender, fcurve_key_counts, keypoint_cache, metarig, needs_pipeline  # noqa: F401
-
-pytestmark = needs_pipeline
+from addon_testlib import blender, fcurve_key_counts, keypoint_cache, metarig  # noqa: F401
 
 POSE_1_FRAMES = 120  # ../shared/data/README.md: 576x576, 120 frames at 30 fps
 

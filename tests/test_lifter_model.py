@@ -15,14 +15,7 @@ from engine.model import SasMamba
 from engine.scan import selective_scan_blocked, selective_scan_chunked, selective_scan_reference
 from engine.weights import state_dict_arrays
 
-
-@pytest.fixture(autouse=True)
-def one_thread():
-    # two intra-op threads on a busy 2-core machine can be 10x slower than one
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
 
 def scan_inputs(b=2, g=4, d=6, n=5, length=150, seed=0, dtype=torch.float64):

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from importlib.util import find_spec
-
 import numpy as np
 import pytest
 
@@ -49,7 +47,6 @@ def test_clip_names():
     assert pipeline.clip_name("take.v2.MOV") == "take.v2"
 
 
-@pytest.mark.skipif(find_spec("engine.detect") is None, reason="detection not in this build yet")
 def test_keypoints_are_cached_per_clip(media_dir, tmp_path):
     calls: list[float] = []
     kp, hit = pipeline.load_source(media_dir / "pose_1.mp4", cache_dir=tmp_path,
