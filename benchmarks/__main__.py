@@ -84,6 +84,11 @@ def write_markdown(report: dict) -> None:
                   "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in report["gpu"].items()]
         lines.append("")
+    h36m = REPORTS / "h36m.md"
+    if h36m.exists():  # the accuracy table as `python -m engine evaluate` wrote it
+        lines += ["## Accuracy (Human3.6M, copied from reports/h36m.md)", ""]
+        lines += [ln.replace("# ", "### ", 1) if ln.startswith("# ") else ln for ln in h36m.read_text().splitlines()]
+        lines.append("")
     (REPORTS / "bench.md").write_text("\n".join(lines) + "\n")
 
 

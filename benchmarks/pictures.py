@@ -30,6 +30,11 @@ PAPER_P1_GT2D_MM = 21.44  # SasMamba-S, ground-truth 2D
 LEFT, RIGHT = "tab:blue", "tab:red"
 
 
+def _shown(path: Path) -> str:
+    """The path as the reports name it: relative to the checkout where it is inside it."""
+    return str(path.relative_to(PROJECT_ROOT)) if path.is_relative_to(PROJECT_ROOT) else str(path)
+
+
 def _plt():
     import matplotlib
 
@@ -117,13 +122,13 @@ def pipeline_picture(out: Path = REPORTS / "pipeline.png") -> dict:
     out.parent.mkdir(exist_ok=True)
     fig.savefig(out, dpi=80)
     plt.close(fig)
-    return {"pipeline_png": str(out.relative_to(PROJECT_ROOT)), "frame": f, "frames": kp.num_frames,
+    return {"pipeline_png": _shown(out), "frame": f, "frames": kp.num_frames,
             "stage_seconds": {k: round(v, 2) for k, v in result.timings.items()}}
 
 
 def accuracy_picture(out: Path = REPORTS / "accuracy.png", source: Path = REPORTS / "h36m_eval.json") -> dict:
     if not source.exists():
-        return {"accuracy_png": None, "why": f"{source.relative_to(PROJECT_ROOT)} missing: run `python -m engine "
+        return {"accuracy_png": None, "why": f"{_shown(source)} missing: run `python -m engine "
                                               "evaluate` first"}
     data = json.loads(source.read_text())
     per_action = data["per_action"]
@@ -146,11 +151,12 @@ def accuracy_picture(out: Path = REPORTS / "accuracy.png", source: Path = REPORT
               f"{data.get('cameras')}, frames per sequence {data.get('frames_per_sequence')}")
     ax.set_title(f"Human3.6M per action: {interim_label(data.get('training'))}\n{subset}; the paper's per-action "
                  "numbers are not in our docs, so its averages are drawn as lines", fontsize=9)
-    ax.legend(fontsize=8, loc="upper left")
+    ax.set_ylim(0, max(*noisy, *gt2d, PAPER_P1_DETECTED_MM) * 1.4)  # room for the legend above the bars
+    ax.legend(fontsize=8, loc="upper center", ncol=2)
     fig.tight_layout()
     fig.savefig(out, dpi=80)
     plt.close(fig)
-    return {"accuracy_png": str(out.relative_to(PROJECT_ROOT)), "actions": len(actions),
+    return {"accuracy_png": _shown(out), "actions": len(actions),
             "paper_lines_mm": [PAPER_P1_DETECTED_MM, PAPER_P1_GT2D_MM]}
 
 

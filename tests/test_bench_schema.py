@@ -133,3 +133,17 @@ def test_timed_runs_and_machine_shapes() -> None:
 def test_unknown_benchmark_is_refused(capsys) -> None:
     assert main(["--only", "nope"]) == 2
     assert "unknown benchmark" in capsys.readouterr().err
+
+
+def test_accuracy_picture_from_an_eval_report(tmp_path) -> None:
+    from benchmarks.pictures import PAPER_P1_DETECTED_MM, PAPER_P1_GT2D_MM, accuracy_picture
+
+    missing = accuracy_picture(out=tmp_path / "a.png", source=tmp_path / "none.json")
+    assert missing["accuracy_png"] is None and "missing" in missing["why"]
+    m = {"p1_noisy": 70.0, "p1_depth_only": 60.0}
+    (tmp_path / "eval.json").write_text(json.dumps({
+        "per_action": {"Walking": m, "Sitting": m}, "average": m, "sequences": 2, "subjects": ["S9"],
+        "cameras": [0], "frames_per_sequence": 243, "training": {"status": "interim: test"}}))
+    out = accuracy_picture(out=tmp_path / "acc.png", source=tmp_path / "eval.json")
+    assert out["actions"] == 2 and out["paper_lines_mm"] == [PAPER_P1_DETECTED_MM, PAPER_P1_GT2D_MM]
+    assert (tmp_path / "acc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
