@@ -64,7 +64,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
     ap.add_argument("--time-limit", type=float, default=0, help="minutes; stop cleanly and checkpoint")
     ap.add_argument("--save-every", type=float, default=4.0, help="minutes between mid-epoch checkpoints")
-    ap.add_argument("--resume", type=Path)
+    ap.add_argument("--resume", type=Path, help="training checkpoint (.pt) to continue from")
+    ap.add_argument("--init-weights", type=Path,
+                    help="start from shipped weights (.npz, e.g. engine/weights/sasmamba-s_h36m.npz): model only, "
+                         "fresh optimiser, epoch count taken from the file")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-subjects", default=",".join(h36m.TRAIN_SUBJECTS))
     ap.add_argument("--val-stride", type=int, default=0, help="validation clip stride (default: clip length)")
@@ -108,6 +111,8 @@ class Trainer:
         self.args.out.mkdir(parents=True, exist_ok=True)
         if args.resume and args.resume.exists():
             self.load(args.resume)
+        elif args.init_weights:
+            self.load_weights(args.init_weights)
 
     # one epoch = every training clip through each of its subject's 4 camera slots (real or virtual)
     def epoch_order(self) -> torch.Tensor:
@@ -213,6 +218,19 @@ class Trainer:
         tmp = self.args.out / (name + ".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.args.out / name)
+
+    def load_weights(self, path: Path) -> None:
+        from .weights import load_weights
+
+        arrays, meta = load_weights(path)
+        if get_config(meta["config"]) != self.cfg:
+            raise ValueError(f"{path} holds a {meta['config']} model, not {self.cfg.to_dict()}")
+        self.model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
+        self.epoch = int(meta.get("epochs") or 0)
+        self.step = self.epoch * (len(self.train.keys) * 4 // self.world // self.args.batch)
+        self.gpu_seconds = float((meta.get("checkpoint") or {}).get("gpu_seconds") or 0.0)
+        if self.rank == 0:
+            print(f"initialised from {path}: epoch {self.epoch}", flush=True)
 
     def load(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)
