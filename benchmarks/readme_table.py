@@ -103,6 +103,12 @@ def render(report: dict) -> str:
                   "| " + " | ".join(k.replace("_", " ") for k, _ in stages) + " |",
                   "|" + "---|" * len(stages),
                   "| " + " | ".join(f"{fmt(v, 2)} ({runs.get(k, '?')}x)" for k, v in stages) + " |"]
+        if pipe.get("lift_no_flip_s_per_min") is not None:
+            lines += ["", *wrap(
+                f"The lift computes {pipe.get('lift_forward_frames_per_video_frame')} model frames per video frame "
+                "(243-frame windows at the training rate of 50 fps, overlapping by a third, and flipped copies); "
+                f"without flip test-time augmentation it took {fmt(pipe['lift_no_flip_s_per_min'], 1, 's')} per "
+                "minute (one run).")]
         if pipe.get("after_detection_with_gpu_lift_estimate_s") is not None:
             lines += ["", *wrap(f"With the lift on the GPU ({card}, model rate carried from reports/gpu_check.json, "
                                 f"an estimate), the stages after detection would take about "
