@@ -1,6 +1,6 @@
 """Headless CLI, the sidebar's code path: it fills the same settings and calls the same operators.
 
-    python -m addon animate INPUT --rig metarig|mixamo|unreal|cmu|RIG.json|CHAR.fbx -o OUT.{fbx,bvh,blend}
+    python -m addon animate INPUT --rig metarig|mixamo|unreal|cmu|makehuman|RIG.json|CHAR.fbx -o OUT.{fbx,bvh,blend}
     python -m addon batch DIR --rig ... -o OUTDIR --format fbx,bvh
     python -m addon demo [VIDEO] -o out
 
@@ -17,8 +17,9 @@ from pathlib import Path
 
 def _common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--rig", default="metarig",
-                        help="metarig, mixamo, unreal, cmu, makehuman (MPFB rigs from ../shared/rigs), an MPFB rig "
-                             ".json, a character .fbx/.bvh/.blend, or a rig map .json (with --character)")
+                        help="metarig (Blender's meta-rig); mixamo, unreal, cmu, makehuman (our built-in T-pose "
+                             "humanoid with those bone names); an MPFB rig .json (mpfb:NAME for the one in "
+                             "../shared/rigs); a character .fbx/.bvh/.blend; or a rig map .json (with --character)")
     parser.add_argument("--character", help="your character (.fbx/.bvh/.blend): its first armature is the target")
     parser.add_argument("--map", dest="map_path", help="rig map JSON (from Save Map) instead of auto-detection")
     parser.add_argument("--smoothing", choices=("film", "responsive", "none"), default="film")
@@ -59,7 +60,7 @@ def setup_scene(args: argparse.Namespace):
     if args.character:
         obj, preset = rigs.import_rig_file(context, args.character), "AUTO"
         if args.rig not in ("metarig",) and not Path(args.rig).suffix:
-            preset = args.rig  # a named map for the user's character
+            preset = args.rig.removeprefix("mpfb:")  # a named map for the user's character
     elif args.rig.lower().endswith(".json") and Path(args.rig).is_file() and not rigs.is_mpfb_json(args.rig):
         raise _usage(f"--rig {args.rig} is a rig map: give the character with --character")
     else:

@@ -1,33 +1,18 @@
 """`make demo`: the whole pipeline onto Blender's meta-rig, written as out/demo.{blend,fbx,bvh,png}.
 
 With no video it animates the synthetic performer (engine/synthetic.py: our own procedural walk, projected through
-a virtual camera to 2D keypoints), so the demo needs no footage. Stages that are not in this build yet are named
-and skipped.
+a virtual camera to 2D keypoints), so the demo needs no footage.
 """
 
 from __future__ import annotations
 
 import argparse
 import time
-from importlib.util import find_spec
 from pathlib import Path
 
 import numpy as np
 
 from .api import engine_module
-
-
-def _missing_stages() -> list[str]:
-    engine = engine_module("pipeline").__package__
-    wanted = {"2D keypoint I/O": f"{engine}.keypoint_io", "detection": f"{engine}.detect",
-              "3D lifter": f"{engine}.lifter", "3D clean-up": f"{engine}.cleanup"}
-    missing = [name for name, mod in wanted.items() if find_spec(mod) is None]
-    from . import __name__ as addon_name
-
-    for name, mod in (("rig reader", f"{addon_name}.rig_io"), ("keyframe writer", f"{addon_name}.keyframes")):
-        if find_spec(mod) is None:
-            missing.append(name)
-    return missing
 
 
 def render_png(obj, path: Path, frames: list[int], *, title: str) -> Path:
@@ -79,9 +64,6 @@ def run(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
     tick = time.perf_counter()
-    missing = _missing_stages()
-    if missing:
-        print("[demo] not in this build yet, skipped: " + ", ".join(missing))
     if args.video:
         source = Path(args.video).resolve()
         if not source.is_file():

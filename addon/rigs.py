@@ -1,4 +1,5 @@
-"""Target armatures for the CLI and the demo: Blender's meta-rig, an MPFB rig JSON, or the user's own file."""
+"""Target armatures for the CLI and the demo: Blender's meta-rig, our built-in humanoids (Mixamo, Unreal, CMU,
+MakeHuman bone names), an MPFB rig JSON, or the user's own file."""
 
 from __future__ import annotations
 
@@ -10,10 +11,12 @@ from mathutils import Vector
 
 from .api import errors
 
-# CLI names -> MPFB rig JSON in ../shared/rigs (CC0, MakeHuman): not shipped, looked up beside the checkout
+# CLI names built in (retarget.humanoid: our own T-pose skeleton, nothing to download)
+HUMANOID_RIGS = ("mixamo", "unreal", "cmu", "makehuman")
+# "mpfb:NAME" -> MPFB rig JSON in ../shared/rigs (CC0, MakeHuman): not shipped, looked up beside the checkout
 MPFB_RIGS = {"mixamo": "mpfb_rig.mixamo.json", "unreal": "mpfb_rig.game_engine.json",
              "cmu": "mpfb_rig.cmu_mb.json", "makehuman": "mpfb_rig.default.json"}
-RIG_NAMES = ("metarig", *MPFB_RIGS)
+RIG_NAMES = ("metarig", *HUMANOID_RIGS, *(f"mpfb:{k}" for k in MPFB_RIGS))
 
 
 def add_metarig(context: bpy.types.Context) -> bpy.types.Object:
@@ -23,6 +26,17 @@ def add_metarig(context: bpy.types.Context) -> bpy.types.Object:
     addon_utils.enable("rigify", default_set=True, persistent=True)
     bpy.ops.object.armature_human_metarig_add()
     return context.view_layer.objects.active
+
+
+def add_humanoid(context: bpy.types.Context, preset: str, *, height_m: float = 1.75) -> bpy.types.Object:
+    """Our built-in T-pose humanoid with `preset`'s bone names (mixamo, unreal, cmu, makehuman), facing -Y."""
+    from .api import retarget_package
+    from .rig_io import armature_from_rig
+
+    rig = retarget_package().humanoid_rig(preset, height_m=height_m)
+    obj = armature_from_rig(rig, preset)
+    context.view_layer.objects.active = obj
+    return obj
 
 
 def armature_from_mpfb_json(context: bpy.types.Context, path: str | Path, *, name: str = "") -> bpy.types.Object:
@@ -90,15 +104,18 @@ def is_mpfb_json(path: str | Path) -> bool:
 
 
 def make_target(context: bpy.types.Context, rig: str) -> tuple[bpy.types.Object, str]:
-    """(armature object, rig preset for the map) from the CLI's --rig value: a rig name, an MPFB rig JSON, or a
-    character file (.fbx/.bvh/.blend)."""
+    """(armature object, rig preset for the map) from the CLI's --rig value: metarig, a built-in humanoid name
+    (mixamo, unreal, cmu, makehuman), mpfb:NAME (that MPFB rig JSON from ../shared/rigs), an MPFB rig JSON file, or
+    a character file (.fbx/.bvh/.blend)."""
     if rig == "metarig":
         return add_metarig(context), "metarig"
-    if rig in MPFB_RIGS:
+    if rig in HUMANOID_RIGS:
+        return add_humanoid(context, rig), rig
+    if rig.startswith("mpfb:") and rig[5:] in MPFB_RIGS:
         from .api import engine_module  # engine.paths gives the clear "missing ../shared" error
 
-        path = engine_module("paths").shared_path("rigs", MPFB_RIGS[rig])
-        return armature_from_mpfb_json(context, path, name=rig), rig
+        path = engine_module("paths").shared_path("rigs", MPFB_RIGS[rig[5:]])
+        return armature_from_mpfb_json(context, path, name=rig[5:]), rig[5:]
     path = Path(rig)
     if not path.is_file():
         raise errors().InputError(f"--rig {rig}: not one of {', '.join(RIG_NAMES)} and not a file")

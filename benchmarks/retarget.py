@@ -20,7 +20,7 @@ import numpy as np
 
 from engine.paths import PROJECT_ROOT, shared_path
 from engine.types import Pose3D
-from retarget import Rig, RigMap, detect_map, pose_bones, retarget_pose, rig_joints
+from retarget import Rig, RigMap, detect_map, humanoid_rig, pose_bones, retarget_pose, rig_joints
 from retarget.solver import leg_length
 
 from .common import machine
@@ -84,9 +84,13 @@ def measure(pose: Pose3D, anim, rig_joints_t: np.ndarray) -> dict:
 
 
 def preset_rigs() -> dict[str, tuple[Rig, RigMap]]:
+    """The MPFB rigs from ../shared/rigs (as "mpfb:<preset>") and our built-in humanoids (as "<preset>")."""
     rigs = {}
     for key, fname in JSON_RIGS.items():
         rig = Rig.from_mpfb_json(shared_path("rigs", fname))
+        rigs[f"mpfb:{key}"] = (rig, detect_map(rig))
+    for key in ("mixamo", "unreal", "cmu", "makehuman"):
+        rig = humanoid_rig(key)
         rigs[key] = (rig, detect_map(rig))
     return rigs
 

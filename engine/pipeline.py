@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from .clean2d import clean_keypoints
+from .cleanup import clean_pose
 from .errors import Cancelled, InputError
 from .types import Keypoints2D, Pose3D
 
@@ -37,13 +39,12 @@ Report = Callable[[set[str], str], None]
 @dataclass
 class PipelineResult:
     keypoints: Keypoints2D
-    pose: Pose3D | None = None  # world space after clean-up (camera space when clean-up is missing)
+    pose: Pose3D | None = None  # world space, after clean-up
     animation: Any = None  # retarget.RigAnimation when a rig was given
     clean_report: Any = None  # engine.clean2d.CleanReport
     timings: dict[str, float] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     cache_hit: bool = False
-    skipped: list[str] = field(default_factory=list)  # stages not available in this build
 
     def summary(self) -> list[str]:
         """Short lines for the panel and the CLI."""
@@ -55,7 +56,6 @@ class PipelineResult:
             lines.append(f"detection {100 * rep.detection_rate:.0f}%, gaps bridged {rep.gaps_filled}, "
                          f"long gaps {long_gaps}, mean confidence {rep.mean_conf:.2f}")
         lines.append("stages: " + ", ".join(f"{k} {v:.1f}s" for k, v in self.timings.items()))
-        lines += [f"skipped: {name}" for name in self.skipped]
         lines += [f"warning: {w}" for w in self.warnings]
         return lines
 
@@ -87,11 +87,12 @@ def default_cache_dir() -> Path:
 
 
 def cache_path(source: str | os.PathLike, cache_dir: str | os.PathLike) -> Path:
-    """One cache file per clip content: name + size + mtime, so an edited video is detected again."""
+    """One cache file per clip: file name + size + modification time, so an edited video is detected again and a
+    copy that kept its time stamp (cp -p, a synced folder) is not."""
     src = Path(source).resolve()
     st = src.stat()
-    key = hashlib.sha1(f"{CACHE_VERSION}|{src}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
-    return Path(cache_dir) / f"{src.stem}-{key}{CACHE_SUFFIX}"
+    key = hashlib.sha1(f"{CACHE_VERSION}|{src.name}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:16]
+    return Path(cache_dir) / f"{clip_name(src)}-{key}{CACHE_SUFFIX}"
 
 
 def _check_cancel(cancel: Callable[[], bool] | None) -> None:
@@ -149,23 +150,6 @@ def get_lifter(config: str = "sasmamba-s", backend: str = "auto") -> Any:
         return _LIFTERS[key]
 
 
-def camera_to_world_plain(pose: Pose3D) -> Pose3D:
-    """Stand-in for clean-up when it is missing: camera axes (x right, y down, z away) to Z up, lowest ankle on the
-    floor, no smoothing and no root motion."""
-    import numpy as np
-
-    cam = pose.joints_mm
-    world = np.stack([cam[..., 0], cam[..., 2], -cam[..., 1]], axis=-1)
-    world[..., 2] -= np.nanmin(world[:, [3, 6], 2])
-    return pose.replace(joints_mm=world, space="world")
-
-
-def _available(module: str) -> bool:
-    from importlib.util import find_spec
-
-    return find_spec(f"{__package__}.{module}") is not None
-
-
 def run_pipeline(source: str | os.PathLike | Keypoints2D, *, rig: Any = None, rig_map: Any = None,
                  preset: str = "film", root_motion: str = "on", backend: str = "auto", config: str = "sasmamba-s",
                  flip_tta: bool = True, pin_feet: bool = True, cache_dir: str | os.PathLike | None = None,
@@ -212,30 +196,16 @@ def run_pipeline(source: str | os.PathLike | Keypoints2D, *, rig: Any = None, ri
     lap("detect")
     result = PipelineResult(keypoints=kp, cache_hit=hit, timings=timings)
 
-    if _available("clean2d"):
-        from .clean2d import clean_keypoints
-
-        kp, result.clean_report = clean_keypoints(kp)
-        result.keypoints = kp
-        result.warnings += list(getattr(result.clean_report, "warnings", []))
-    else:
-        result.skipped.append("2D clean-up (engine.clean2d not in this build)")
+    kp, result.clean_report = clean_keypoints(kp)
+    result.keypoints = kp
+    result.warnings += list(result.clean_report.warnings)
     lap("clean2d")
 
-    if not _available("lifter"):
-        raise InputError("the 3D lifter (engine.lifter) is not in this build: cannot lift to 3D")
     lifter = get_lifter(config, backend)
     pose = lifter.lift(kp, flip_tta=flip_tta, progress=lambda d, t=None: stage_progress("lift", d / t if t else d))
     lap("lift")
 
-    if _available("cleanup"):
-        from .cleanup import clean_pose
-
-        pose = clean_pose(pose, kp, preset=preset, root_motion=root_motion)
-    else:
-        result.skipped.append("3D clean-up (engine.cleanup not in this build): camera axes turned to Z up only")
-        pose = camera_to_world_plain(pose)
-    result.pose = pose
+    result.pose = clean_pose(pose, kp, preset=preset, root_motion=root_motion)
     lap("cleanup")
 
     return _finish_retarget(result, rig, rig_map, pin_feet, lap, say)

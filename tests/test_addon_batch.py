@@ -14,7 +14,7 @@ pytestmark = needs_pipeline
 def _batch_folder(media_dir: Path, folder: Path) -> Path:
     folder.mkdir()
     for name in ("pose_1.mp4", "pose_squats.mp4"):
-        shutil.copy(media_dir / name, folder / name)  # same content, so the session's keypoint cache still hits
+        shutil.copy2(media_dir / name, folder / name)  # same name, size and time: the session's keypoint cache hits
     (folder / "corrupt.mp4").write_bytes(bytes(range(256)) * 64)
     (folder / "notes.txt").write_text("not a clip: ignored")
     return folder

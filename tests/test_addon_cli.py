@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -44,24 +45,32 @@ def test_demo_writes_blend_fbx_bvh_png(tmp_path):
 
 
 @needs_pipeline
-def test_animate_video_onto_mixamo_rig_as_bvh(media_dir, keypoint_cache, tmp_path):  # noqa: F811
-    out = tmp_path / "squats.bvh"
-    proc = _cli("animate", str(media_dir / "pose_squats.mp4"), "--rig", "mixamo", "-o", str(out), cache=keypoint_cache)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    text = out.read_text()
-    assert "ROOT mixamorig:Hips" in text and "Frames: 65" in text
-    assert "clip 1: detect" in proc.stdout and "pose_squats.mp4: done -> Action 'pose_squats'" in proc.stdout
+def test_batch_onto_the_mixamo_rig_exports_every_good_clip_and_exits_3_on_a_bad_one(media_dir, keypoint_cache,  # noqa: F811
+                                                                                  tmp_path):
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    shutil.copy2(media_dir / "pose_squats.mp4", clips / "pose_squats.mp4")
+    (clips / "broken.mp4").write_bytes(b"\0" * 4096)
+    out = tmp_path / "out"
+    proc = _cli("batch", str(clips), "--rig", "mixamo", "-o", str(out), "--format", "fbx,bvh", cache=keypoint_cache)
+    assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "clip 2: detect" in proc.stdout  # progress output, clip by clip
+    assert sorted(p.name for p in out.iterdir()) == ["pose_squats.bvh", "pose_squats.fbx", "report.json"]
+    report = (out / "report.json").read_text()
+    assert "broken.mp4: failed" in report and "pose_squats.mp4: done" in report
+    bvh = (out / "pose_squats.bvh").read_text()
+    assert "ROOT mixamorig:Hips" in bvh and "Frames: 65" in bvh
 
 
 @needs_pipeline
-def test_batch_cli_exports_every_good_clip_and_exits_3_on_a_bad_one(media_dir, keypoint_cache, tmp_path):  # noqa: F811
-    clips = tmp_path / "clips"
-    clips.mkdir()
-    (clips / "squats.mp4").write_bytes((media_dir / "pose_squats.mp4").read_bytes())
-    (clips / "broken.mp4").write_bytes(b"\0" * 4096)
-    out = tmp_path / "out"
-    proc = _cli("batch", str(clips), "-o", str(out), "--format", "fbx,bvh", cache=keypoint_cache)
-    assert proc.returncode == 3, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert sorted(p.name for p in out.iterdir()) == ["report.json", "squats.bvh", "squats.fbx"]
-    report = (out / "report.json").read_text()
-    assert "broken.mp4: failed" in report and "squats.mp4: done" in report
+def test_animate_keypoint_file_to_blend(tmp_path):
+    from engine import keypoint_io, synthetic
+
+    source = tmp_path / "walk.kp.json"
+    keypoint_io.save_keypoints(synthetic.synthetic_performer(frames=40)[0], source)
+    out = tmp_path / "walk.blend"
+    proc = _cli("animate", str(source), "--rig", "metarig", "--root-motion", "in_place", "-o", str(out),
+                cache=tmp_path)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert out.read_bytes()[:7] == b"BLENDER" or out.read_bytes()[:4] == b"\x28\xb5\x2f\xfd"  # plain or zstd
+    assert "walk.kp.json: done -> Action 'walk'" in proc.stdout and f"wrote {out}" in proc.stdout
