@@ -93,9 +93,9 @@ def render(report: dict) -> str:
         "|---|---|---|---|",
     ]
     lines += [f"| {a} | {b_} | {c} | {d} |" for a, b_, c, d in rows]
-    stages = [(k[: -len("_s_per_min")], v) for k, v in pipe.items() if k.endswith("_s_per_min")]
+    runs = pipe.get("runs") or {}  # the stages, in pipeline order, with how many runs each figure is
+    stages = [(k, pipe[f"{k}_s_per_min"]) for k in runs if f"{k}_s_per_min" in pipe]
     if stages:
-        runs = pipe.get("runs") or {}
         lines += ["", *wrap(f"Pipeline seconds per minute of 30 fps video, by stage (median of the runs shown), "
                             f"{pipe.get('clip', 'clip not recorded')}, lifter backend "
                             f"{pipe.get('lift_backend', '?')}, load average {pipe.get('load_avg_before', '?')} "
