@@ -18,8 +18,9 @@ from importlib import import_module
 from engine.paths import PROJECT_ROOT
 
 from .common import machine, now, versions
+from .readme_table import update_readme
 
-BENCHMARKS = ("lifter", "detect", "cleanup", "retarget", "pipeline")
+BENCHMARKS = ("lifter", "detect", "cleanup", "retarget", "pipeline", "pictures")
 REPORTS = PROJECT_ROOT / "reports"
 
 
@@ -33,7 +34,23 @@ def accuracy_figures() -> dict | None:
     if not path.exists():
         return None
     data = json.loads(path.read_text())
-    return {"average": data.get("average"), "checkpoint": data.get("checkpoint"), "training": data.get("training")}
+    subset = (f"S9/S11: {data.get('sequences')} sequences, cameras {data.get('cameras')}, "
+              f"{data.get('frames_per_sequence')} frames each ({data.get('frames_scored')} scored)")
+    return {"average": data.get("average"), "checkpoint": data.get("checkpoint"), "training": data.get("training"),
+            "subset": subset}
+
+
+def model_figures() -> dict:
+    """Parameter counts of the shipped config and the shipped weights' status (interim or final)."""
+    from engine.config import get_config
+    from engine.info import parameter_counts
+    from engine.weights import load_weights, shipped_weights_path
+
+    counts = parameter_counts(get_config("sasmamba-s"))
+    path = shipped_weights_path("sasmamba-s")
+    meta = load_weights(path)[1] if path.is_file() else {}
+    return {"config": "sasmamba-s", "params_thop_style": counts["thop_style"], "params_true": counts["true"],
+            "weights": path.name if path.is_file() else None, "status": meta.get("status", "no shipped weights")}
 
 
 def flatten(prefix: str, value, out: list[tuple[str, object]]) -> None:
@@ -67,6 +84,11 @@ def write_markdown(report: dict) -> None:
                   "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in report["gpu"].items()]
         lines.append("")
+    h36m = REPORTS / "h36m.md"
+    if h36m.exists():  # the accuracy table as `python -m engine evaluate` wrote it
+        lines += ["## Accuracy (Human3.6M, copied from reports/h36m.md)", ""]
+        lines += [ln.replace("# ", "### ", 1) if ln.startswith("# ") else ln for ln in h36m.read_text().splitlines()]
+        lines.append("")
     (REPORTS / "bench.md").write_text("\n".join(lines) + "\n")
 
 
@@ -98,9 +120,11 @@ def main(argv: list[str] | None = None) -> int:
         report["benchmarks"][name] = result
     report["gpu"] = gpu_figures()
     report["accuracy"] = accuracy_figures()
+    report["model"] = model_figures()
     path.write_text(json.dumps(report, indent=1, default=str))
     write_markdown(report)
-    print(f"wrote {path} and {REPORTS / 'bench.md'}")
+    changed = update_readme(report, PROJECT_ROOT / "README.md")
+    print(f"wrote {path} and {REPORTS / 'bench.md'}" + ("; README.md measured section updated" if changed else ""))
     return 1 if failed else 0
 
 
