@@ -1,10 +1,11 @@
 """The pictures a user sees: reports/pipeline.png (one real clip through every stage) and reports/accuracy.png
 (our Human3.6M P1 per action beside the paper's averages).
 
-pipeline.png runs the pipeline on ../shared/media/pose_1.mp4 (576x576, 4 s) and draws one frame: the video frame
-with the detected 2D skeleton, the lifted 3D skeleton (after clean-up, world space) from the front and the side,
-and the Mixamo rig (../shared/rigs/mpfb_rig.mixamo.json) posed by the retargeted animation, its bone positions
-evaluated with `retarget.fk.pose_bones`. Only the picture is written; no frames or keypoints are kept.
+pipeline.png runs the pipeline on ../shared/media/pose_1.mp4 (576x576, 4 s) and draws one frame: the detected 2D
+skeleton in the image's pixel frame (on a blank canvas: frames of shared footage are never committed), the lifted
+3D skeleton (after clean-up, world space) from the front and the side, and our built-in Mixamo-named humanoid
+(retarget.humanoid) posed by the retargeted animation, its bone positions evaluated with `retarget.fk.pose_bones`.
+Only the picture is written; no frames or keypoints are kept.
 
 accuracy.png reads reports/h36m_eval.json (written by `python -m engine evaluate`). The paper gives only averages
 in our docs (../shared/docs/sasmamba.md: P1 41.48 mm with detected 2D, 21.44 mm with ground-truth 2D), so those are
@@ -54,18 +55,6 @@ def _bone_colour(child: int) -> str:
     return LEFT if child in LEFT_JOINTS else RIGHT if child in (1, 2, 3, 14, 15, 16) else "0.3"
 
 
-def _frame(path: Path, index: int) -> np.ndarray:
-    import cv2
-
-    cap = cv2.VideoCapture(str(path))
-    cap.set(cv2.CAP_PROP_POS_FRAMES, index)
-    ok, bgr = cap.read()
-    cap.release()
-    if not ok:
-        raise RuntimeError(f"{path}: cannot read frame {index}")
-    return bgr[..., ::-1]
-
-
 def _cube(ax, points: np.ndarray, elev: float, azim: float) -> None:
     lo, hi = np.nanmin(points, 0), np.nanmax(points, 0)
     centre, half = (lo + hi) / 2, float((hi - lo).max()) / 2 * 1.05
@@ -79,17 +68,16 @@ def _cube(ax, points: np.ndarray, elev: float, azim: float) -> None:
 
 def pipeline_picture(out: Path = REPORTS / "pipeline.png") -> dict:
     from engine.pipeline import get_lifter, run_pipeline
-    from retarget import Rig, detect_map
+    from retarget import detect_map, humanoid_rig
     from retarget.fk import pose_bones
 
     clip = shared_path("media", "pose_1.mp4")
-    rig = Rig.from_mpfb_json(shared_path("rigs", "mpfb_rig.mixamo.json"))
+    rig = humanoid_rig("mixamo")
     result = run_pipeline(clip, rig=rig, rig_map=detect_map(rig))
     kp, pose, anim = result.keypoints, result.pose, result.animation
     # the frame where the performer is most spread out in 2D: the pose reads best there
     spread = np.nanmax(kp.xy, axis=1) - np.nanmin(kp.xy, axis=1)
     f = int(np.nanargmax(spread[:, 0] * spread[:, 1]))
-    image = _frame(clip, f)
     joints = pose.joints_mm[f] / 1000.0  # world, metres, Z up
     _, heads, tails = pose_bones(rig, anim)
     lifter = get_lifter()  # the one run_pipeline used (kept for the session)
@@ -97,11 +85,14 @@ def pipeline_picture(out: Path = REPORTS / "pipeline.png") -> dict:
     plt = _plt()
     fig = plt.figure(figsize=(14, 4.2))
     ax = fig.add_subplot(1, 4, 1)
-    ax.imshow(image)
+    ax.set_xlim(0, kp.width)
+    ax.set_ylim(kp.height, 0)
+    ax.set_aspect("equal")
+    ax.add_patch(_plt().Rectangle((0, 0), kp.width, kp.height, fill=False, lw=0.8, color="0.6"))
     for c, p in BONES:
         ax.plot(kp.xy[f, [c, p], 0], kp.xy[f, [c, p], 1], color=_bone_colour(c), lw=2)
-    ax.scatter(kp.xy[f, :, 0], kp.xy[f, :, 1], s=8, color="yellow", zorder=3)
-    ax.set_title(f"video frame {f} + 2D (MediaPipe)", fontsize=9)
+    ax.scatter(kp.xy[f, :, 0], kp.xy[f, :, 1], s=8, color="black", zorder=3)
+    ax.set_title(f"frame {f}: 2D keypoints (MediaPipe), {kp.width}x{kp.height} px", fontsize=9)
     ax.axis("off")
     for k, (title, elev, azim) in enumerate((("lifted 3D, front", 5, -90), ("lifted 3D, side", 5, 0))):
         ax = fig.add_subplot(1, 4, 2 + k, projection="3d")
