@@ -56,3 +56,21 @@ def timed_runs(fn: Callable[[], object], repeats: int = 5, warmup: int = 1) -> d
 
 def now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def read_shared_clip(name: str = "pose_1.mp4", size: tuple[int, int] | None = None) -> list:
+    """Every frame (BGR) of a clip in ../shared/media, optionally resized to (width, height). For benchmarks that
+    loop it into a longer clip in a temporary folder; nothing derived from it is kept."""
+    import cv2
+
+    from engine.paths import shared_path
+
+    cap = cv2.VideoCapture(str(shared_path("media", name)))
+    frames = []
+    while True:
+        ok, frame = cap.read()
+        if not ok:
+            break
+        frames.append(cv2.resize(frame, size, interpolation=cv2.INTER_LINEAR) if size else frame)
+    cap.release()
+    return frames

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
-from engine.paths import PROJECT_ROOT, shared_path
+from engine.paths import PROJECT_ROOT
 
-from .common import machine
+from .common import machine, read_shared_clip
 
 REPORT = PROJECT_ROOT / "reports" / "detect.json"
 GOAL_FPS = 20.0
@@ -30,14 +30,7 @@ GOAL_FPS = 20.0
 def make_720p_clip(path: Path, frames: int) -> None:
     import cv2
 
-    cap = cv2.VideoCapture(str(shared_path("media", "pose_1.mp4")))
-    source = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        source.append(cv2.resize(frame, (720, 720), interpolation=cv2.INTER_LINEAR))
-    cap.release()
+    source = read_shared_clip("pose_1.mp4", (720, 720))
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), 30.0, (1280, 720))
     canvas = np.full((720, 1280, 3), 128, np.uint8)
     for i in range(frames):

@@ -22,9 +22,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from engine.paths import PROJECT_ROOT, shared_path
+from engine.paths import PROJECT_ROOT
 
-from .common import machine, now, timed_runs, versions
+from .common import machine, now, read_shared_clip, timed_runs, versions
 
 REPORT = PROJECT_ROOT / "reports" / "pipeline.json"
 AFTER_DETECTION_GOAL_S = 5.0
@@ -35,14 +35,7 @@ def make_clip(path: Path, seconds: float) -> dict:
     """pose_1.mp4 looped to `seconds` at 30 fps (mp4v), written to `path`."""
     import cv2
 
-    cap = cv2.VideoCapture(str(shared_path("media", "pose_1.mp4")))
-    source = []
-    while True:
-        ok, frame = cap.read()
-        if not ok:
-            break
-        source.append(frame)
-    cap.release()
+    source = read_shared_clip("pose_1.mp4")
     h, w = source[0].shape[:2]
     frames = int(round(seconds * FPS))
     writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"mp4v"), FPS, (w, h))
