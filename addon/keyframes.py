@@ -21,8 +21,23 @@ def _fcurve_factory(action, obj):
         obj.animation_data.action = action
         if obj.animation_data.action_slot != slot:
             obj.animation_data.action_slot = slot
-        bag = anim_utils.action_ensure_channelbag_for_slot(action, slot)
-        return lambda path, index, group: bag.fcurves.new(path, index=index, group_name=group)
+        if hasattr(anim_utils, "action_ensure_channelbag_for_slot"):  # 4.5+ (the documented route in 5.0)
+            bag = anim_utils.action_ensure_channelbag_for_slot(action, slot)
+        else:  # 4.4: no helper yet; make the layer and keyframe strip that hold the slot's channelbag ourselves
+            layer = action.layers[0] if len(action.layers) else action.layers.new("Layer")
+            strip = layer.strips[0] if len(layer.strips) else layer.strips.new(type="KEYFRAME")
+            bag = strip.channelbag(slot, ensure=True)
+        if "group_name" in bag.fcurves.bl_rna.functions["new"].parameters:  # 4.5+
+            return lambda path, index, group: bag.fcurves.new(path, index=index, group_name=group)
+        groups: dict = {}  # 4.4: `fcurves.new` takes no group; make the groups and assign them ourselves
+
+        def new_fcurve(path: str, index: int, group: str):
+            fc = bag.fcurves.new(path, index=index)
+            if group not in groups:
+                groups[group] = bag.groups.new(group)
+            fc.group = groups[group]
+            return fc
+        return new_fcurve
     obj.animation_data.action = action  # 4.2 and older: fcurves live on the action
     return lambda path, index, group: action.fcurves.new(path, index=index, action_group=group)
 
