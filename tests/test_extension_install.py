@@ -10,7 +10,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from addon_testlib import missing_stages
 
 import build
 
@@ -26,16 +25,15 @@ panel = getattr(bpy.types, "MOCAP_PT_main", None)
 prefs = bpy.context.preferences.addons[module].preferences if module in bpy.context.preferences.addons else None
 cache = bpy.utils.extension_path_user(module, path="cache", create=True)
 pkg = sys.modules[module + ".addon"]
-lifted = None
-if keypoints != "-":  # the whole pipeline through the installed copy (relative imports, bundled packages)
-    addon_utils.enable("rigify", default_set=True)
-    bpy.ops.object.armature_human_metarig_add()
-    settings = bpy.context.scene.sasmamba_mocap
-    settings.source, settings.armature, settings.rig_preset = keypoints, bpy.context.active_object, "metarig"
-    bpy.ops.mocap.lift_to_3d()
-    action = bpy.context.active_object.animation_data.action
-    lifted = {"action": action.name, "frames": list(action.frame_range),
-              "engine": sys.modules[module + ".engine.pipeline"].__file__}
+# the whole pipeline through the installed copy (relative imports, bundled packages)
+addon_utils.enable("rigify", default_set=True)
+bpy.ops.object.armature_human_metarig_add()
+settings = bpy.context.scene.sasmamba_mocap
+settings.source, settings.armature, settings.rig_preset = keypoints, bpy.context.active_object, "metarig"
+bpy.ops.mocap.lift_to_3d()
+action = bpy.context.active_object.animation_data.action
+lifted = {"action": action.name, "frames": list(action.frame_range),
+          "engine": sys.modules[module + ".engine.pipeline"].__file__}
 json.dump({
     "lifted": lifted,
     "result": sorted(result),
@@ -77,12 +75,10 @@ def test_installed_extension_registers_panel_and_operators(linux_zip: Path, tmp_
     out = tmp_path / "result.json"
     script = tmp_path / "install.py"
     script.write_text(INSTALL_SCRIPT)
-    keypoints = "-"
-    if not missing_stages():
-        from engine import keypoint_io, synthetic
+    from engine import keypoint_io, synthetic
 
-        keypoints = str(tmp_path / "walk.kp.json")
-        keypoint_io.save_keypoints(synthetic.synthetic_performer(frames=60)[0], keypoints)
+    keypoints = str(tmp_path / "walk.kp.json")
+    keypoint_io.save_keypoints(synthetic.synthetic_performer(frames=60)[0], keypoints)
     env = dict(os.environ, BLENDER_USER_RESOURCES=str(tmp_path / "blender_user"), SASMAMBA_CACHE=str(tmp_path))
     proc = subprocess.run([sys.executable, str(script), str(linux_zip), str(out), keypoints], env=env,
                           capture_output=True, text=True, timeout=300)
@@ -97,9 +93,8 @@ def test_installed_extension_registers_panel_and_operators(linux_zip: Path, tmp_
     # installed into the throw-away profile, not the user's, and the cache lives in the extension's user folder
     assert result["addon_file"].startswith(str(tmp_path / "blender_user"))
     assert result["cache"].startswith(str(tmp_path / "blender_user"))
-    if keypoints != "-":
-        assert result["lifted"]["action"] == "walk" and result["lifted"]["frames"] == [1.0, 60.0]
-        assert result["lifted"]["engine"].startswith(str(tmp_path / "blender_user"))
+    assert result["lifted"]["action"] == "walk" and result["lifted"]["frames"] == [1.0, 60.0]
+    assert result["lifted"]["engine"].startswith(str(tmp_path / "blender_user"))
 
 
 def test_manifest_passes_blenders_validator(tmp_path: Path) -> None:
