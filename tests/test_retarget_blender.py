@@ -106,6 +106,7 @@ def test_write_action_bulk_unique_and_never_overwrites(rigs_dir, walk):
     curves = keyed_fcurves(obj, second)
     assert len(curves) == 4 * len(anim.bone_names) + 3
     assert all(len(fc.keyframe_points) == walk.num_frames for fc in curves)
+    assert all(fc.group is not None and f'"{fc.group.name}"' in fc.data_path for fc in curves)  # grouped per bone
     assert tuple(second.frame_range) == (1.0, float(walk.num_frames))
     # bones in Euler or axis-angle mode are keyed in their own mode and pose the same
     obj.pose.bones["mixamorig:LeftArm"].rotation_mode = "YXZ"
