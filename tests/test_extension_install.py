@@ -45,7 +45,7 @@ json.dump({
     "cache": cache,
     "scene_settings": hasattr(bpy.context.scene, "sasmamba_mocap"),
 }, open(out, "w"))
-if bpy.app.version < (4, 4):  # bpy 4.2 as a module segfaults at exit with operators registered (see addon/__main__.py)
+if bpy.app.version < (5, 0):  # bpy 4.2-4.5 as a module crash or hang at exit (see addon/__main__.py)
     sys.stdout.flush()
     os._exit(0)
 """
