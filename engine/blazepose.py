@@ -139,12 +139,3 @@ def body25_to_blazepose(points: np.ndarray) -> np.ndarray:
         out[..., m, 0:2] = pts[..., b, 0:2]
         out[..., m, 3] = pts[..., b, 2]
     return out
-
-
-def coco_to_blazepose(xy: np.ndarray, conf: np.ndarray) -> np.ndarray:
-    """COCO-17 points (..., 17, 2) and conf -> BlazePose-33 layout (..., 33, 4), NaN where COCO has no match."""
-    xy = np.asarray(xy, dtype=np.float64)
-    out = np.full(xy.shape[:-2] + (33, 4), np.nan)
-    out[..., BLAZEPOSE_TO_COCO, 0:2] = xy[..., :2]
-    out[..., BLAZEPOSE_TO_COCO, 3] = conf
-    return out

@@ -27,3 +27,25 @@ def test_procrustes_removes_similarity():
     assert mpjpe(pred, gt) > 50
     assert p_mpjpe(pred, gt) < 1e-6
     assert np.allclose(procrustes_align(pred, gt), gt, atol=1e-6)
+
+
+def test_training_targets_match_the_documented_representation(h36m_dir):
+    """The on-device batch synthesis (torch) computes the same 2.5D targets as engine/representation.py, and the
+    exact mm conversion turns them back into the camera-frame ground truth."""
+    import torch
+
+    from engine.representation import normalize_2d, targets_from_camera, to_camera_mm_exact
+    from engine.train_data import CameraBank, make_batch
+
+    world = h36m.load_poses(["S9"])["S9/Walking 1"][:27]
+    cam = h36m.load_cameras()["S9"][2]
+    bank = CameraBank.load()
+    gen = torch.Generator().manual_seed(0)
+    x, y = make_batch(torch.from_numpy(world[None]), torch.tensor([bank.subjects.index("S9")]), torch.tensor([2]),
+                      bank, gen, virtual_p=0.0, flip_p=0.0, noise_p=0.0)
+    cam_pts, uv = cam.world_to_camera(world), cam.project(world)
+    expected = targets_from_camera(cam_pts, uv, cam.f[0], cam.width, cam.height)
+    assert np.abs(y[0].numpy() - expected).max() < 1e-4
+    assert np.abs(x[0].numpy() - normalize_2d(uv, cam.width, cam.height)).max() < 1e-4
+    back = to_camera_mm_exact(expected, uv[:, 0], cam_pts[:, 0, 2], cam)
+    assert np.abs(back - (cam_pts - cam_pts[:, :1])).max() < 0.05
