@@ -154,7 +154,10 @@ class Trainer:
                     print(f"epoch {self.epoch} step {self.step} loss {np.mean(losses[-100:]):.5f} "
                           f"{(time.time() - t_epoch) / (i + 1 - skip):.3f}s/step", flush=True)
                 elapsed_min = (time.time() - start) / 60
-                if args.max_steps and self.step >= args.max_steps or args.time_limit and elapsed_min > args.time_limit:
+                # a STOP file in the run folder ends a background run cleanly (checkpoint kept) without a signal
+                asked = self.step % 20 == 0 and (args.out / "STOP").exists()
+                if (args.max_steps and self.step >= args.max_steps or args.time_limit and elapsed_min > args.time_limit
+                        or asked):
                     stop = True
                     break
                 if (time.time() - last_save) / 60 > args.save_every:

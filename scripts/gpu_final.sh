@@ -5,7 +5,7 @@ set -uo pipefail
 cd "$(dirname "$0")/.."
 name="$1"
 export PYTHONPATH=$PWD SASMAMBA_SHARED=$PWD/.cache/shared
-for _ in $(seq 60); do pgrep -f "engine train" >/dev/null || break; sleep 5; done
+for _ in $(seq 60); do pgrep -f "[e]ngine train" >/dev/null || break; sleep 5; done
 bash scripts/gpu_collect.sh "$name"
 ck="runs/$name/best.pt"; [ -f "$ck" ] || ck="runs/$name/last.pt"
 python3 -m engine evaluate --checkpoint "$ck" --out "$OUT/eval" --batch 128 2>&1 | tail -12
