@@ -47,8 +47,10 @@ def _plt():
 
 def interim_label(training: dict | None) -> str:
     status = (training or {}).get("status", "")
-    return "INTERIM weights (1.4 epochs of training): accuracy is not final" if "interim" in status or not status \
-        else status
+    epochs = (training or {}).get("epochs")
+    if "interim" in status or not status:
+        return f"INTERIM weights ({epochs} epochs of training): accuracy is not final"
+    return status
 
 
 def _bone_colour(child: int) -> str:

@@ -159,6 +159,7 @@ def run(quick: bool = False) -> dict:
         out_dir.mkdir()
         figures = measure(clip, clip_info, quick, out_dir)
     scale = 60.0 / clip_info["seconds"]  # seconds of work per minute of video
+    lifter_status = figures["lifter"].get("status") or "status unknown"
     per_minute = {k: v["median_s"] * scale for k, v in figures["stages"].items()}
     after = {k: v for k, v in per_minute.items() if k != "decode_detect"}
     after_s = sum(after.values())
@@ -190,7 +191,7 @@ def run(quick: bool = False) -> dict:
         "notes": ["the 2 cores are shared with other work: load_avg_before above ~0.5 means others were running",
                   "decode_detect and lift are single runs on the whole clip; other stages are the median of "
                   "'runs' repeats (see stages.*.runs)",
-                  "the lifter's weights are interim (trained 1.4 epochs): speed is final, accuracy is not"],
+                  f"the lifter's weights: {lifter_status}; speed figures do not depend on them"],
     }
     report["headline"] = {
         "clip": f"{clip_info['seconds']:g} s of {clip_info['width']}x{clip_info['height']} 30 fps video "

@@ -73,7 +73,7 @@ def render(report: dict) -> str:
         ("Parameters (SasMamba-S)", fmt(params_text), PAPER["params"], ""),
         ("Lifter, numpy backend", fmt(lifter.get("numpy_frames_per_s"), 0, "frames/s"), "", cpu),
         ("Lifter, PyTorch CPU", fmt(lifter.get("torch_cpu_frames_per_s"), 0, "frames/s"), "", cpu),
-        ("Lifter, GPU (batch 64)", fmt(lifter.get("gpu_frames_per_s")
+        ("Lifter, GPU (best batch, fp32/bf16)", fmt(lifter.get("gpu_frames_per_s")
                                        or get(report, "gpu.infer_frames_per_s_batch64_fp32"), 0, "frames/s"), "",
          f"{card}, carried from its recorded run"),
         ("Detection, 720p", fmt(detect.get("detect_fps") or pipe.get("detect_720p_fps"), 1, "frames/s"),

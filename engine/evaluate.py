@@ -128,11 +128,24 @@ def regression_subset_p1(predict, frames: int) -> float:
     return evaluate(predict, frames, **REGRESSION_SUBSET)["average"]["p1_full"]
 
 
+def training_summary(meta: dict) -> str:
+    """One line from a weights file's metadata: status, epochs, GPU time, validation score."""
+    parts = [meta.get("status") or "status unknown", f"{meta.get('epochs')} epochs"]
+    seconds = (meta.get("checkpoint") or {}).get("gpu_seconds")
+    if seconds:
+        parts.append(f"{seconds / 60:.0f} GPU-minutes")
+    val = meta.get("validation") or {}
+    if "val_p1_mm" in val:
+        parts.append(f"validation P1 {val['val_p1_mm']} mm ({val.get('val_p1_depth_only_mm')} mm depth only) "
+                     "on held-out S8 takes")
+    return "; ".join(parts)
+
+
 def write_markdown(result: dict, path: Path) -> None:
     avg = result["average"]
     lines = [
         "# Human3.6M (S9, S11): our SasMamba-S beside the published numbers", "",
-        f"Checkpoint: `{result['checkpoint']}`; training: {result.get('training', {})}.", "",
+        f"Checkpoint: `{result['checkpoint']}`; training: {training_summary(result.get('training') or {})}.", "",
         f"Scored: {result['sequences']} sequences of {', '.join(result['subjects'])}, cameras {result['cameras']}, "
         f"frames per sequence: {result['frames_per_sequence']} ({result['frames_scored']} frames); "
         f"flip test-time augmentation: {result['flip_tta']}; device: {result.get('device')}.", "",
