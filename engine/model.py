@@ -101,9 +101,11 @@ class StrideSSM(nn.Module):
         xs = torch.stack([frame_major, joint_major, frame_major.flip(-1), joint_major.flip(-1)], dim=1)
         # xs: (b, K, di, L)
 
-        x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, self.x_proj_weight)  # (b, K, R + 2N, L)
+        # per direction k: x_proj then dt_proj, as b K matrix products that keep L last for the scan (an einsum
+        # folds b into L instead: a permuted copy of xs and weight gradients reduced over all b L in one product)
+        x_dbl = self.x_proj_weight @ xs  # (K, R + 2N, di) @ (b, K, di, L) -> (b, K, R + 2N, L)
         dt, B, C = torch.split(x_dbl, [r, n, n], dim=2)  # (b, K, R, L), (b, K, N, L), (b, K, N, L)
-        dt = torch.einsum("bkrl,kdr->bkdl", dt, self.dt_proj_weight)  # (b, K, di, L)
+        dt = self.dt_proj_weight @ dt  # (K, di, R) @ (b, K, R, L) -> (b, K, di, L)
 
         y = selective_scan(
             xs.reshape(b, k * di, length), dt.reshape(b, k * di, length), -torch.exp(self.A_log.float()),
@@ -114,7 +116,7 @@ class StrideSSM(nn.Module):
         def from_joint_major(v: torch.Tensor) -> torch.Tensor:
             return v.view(b, di, j, t).transpose(2, 3).reshape(b, di, length)
 
-        y = y[:, 0] + y[:, 2].flip(-1) + from_joint_major(y[:, 1]) + from_joint_major(y[:, 3].flip(-1))
+        y = y[:, 0] + y[:, 2].flip(-1) + from_joint_major(y[:, 1] + y[:, 3].flip(-1))
         y = y.transpose(1, 2).reshape(b, t, j, di)  # (b, T, J, di)
         y = self.out_norm(y.to(z.dtype)) * z
         return self.out_proj(y)  # (b, T, J, C)
