@@ -4,7 +4,8 @@
   and gradients, and each one's forward + backward time at sasmamba-s training shapes;
 - our chunked scan and the sequential reference against mamba-ssm's CUDA selective_scan_fn;
 - a full sasmamba-s forward with the cuda scan against the torch scan;
-- the stride-anchor add, index form against the strided slices the model uses (forward + backward time);
+- the stride-anchor add, index form against the strided slices the model uses, and StrideSSM's projections,
+  einsums against the b K matmuls it uses (forward + backward time);
 - a bf16 training step at batch 16 with each deformable conv implementation, the model's gradients under each
   against torchvision's (fp32), and `recommended_deform_impl`, the fastest (pass it to `python -m engine train
   --deform-impl`); bf16 inference with each;
@@ -21,6 +22,7 @@ Usage: python scripts/check_gpu.py [OUTPUT] [--quick] [--device cpu --config sas
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import time
@@ -34,6 +36,7 @@ from engine.scan import selective_scan_chunked, selective_scan_reference
 from engine.train import lifting_loss
 
 DEFORM_TIMED = ("torchvision", "gather", "fused")
+GRAD_AGREEMENT = 1e-3  # fp32 model gradients, largest difference relative to each parameter's largest gradient
 SIZES = {"cuda": {"train": 16, "sweep": (16, 32, 64, 128), "infer": (1, 64, 256, 1024), "layer": 16},
          # the CPU smoke run: small enough to finish in a minute or two; fp32 (CPU sparse ops lack bf16)
          "cpu": {"train": 2, "sweep": (2, 4), "infer": (1, 4), "layer": 1}}
@@ -64,7 +67,8 @@ def reset_peak(dev: torch.device) -> None:
 
 
 def max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
-    return float((a.float() - b.float()).abs().max() / b.float().abs().max().clamp(min=1e-12))
+    a, b = a.detach().float(), b.detach().float()
+    return float((a - b).abs().max() / b.abs().max().clamp(min=1e-12))
 
 
 class Check:
@@ -179,6 +183,33 @@ def bf16(dev: torch.device) -> torch.autocast:
     return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
 
 
+def time_projections(report: dict, dev: torch.device, batch: int) -> None:
+    """StrideSSM's x_proj + dt_proj at training shapes under bf16 autocast: the einsums the model first used
+    against the b K matmuls it uses now (forward + backward, weight gradients included)."""
+    k, di, r, n, length = 4, 128, 4, 16, 243 * 17
+    dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32  # what the model's xs is under bf16(dev)
+    xs = torch.randn(batch, k, di, length, device=dev, dtype=dtype, requires_grad=True)
+    w_x = torch.randn(k, r + 2 * n, di, device=dev, requires_grad=True)
+    w_dt = torch.randn(k, di, r, device=dev, requires_grad=True)
+
+    def einsums():
+        x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, w_x)
+        return x_dbl[:, :, r:], torch.einsum("bkrl,kdr->bkdl", x_dbl[:, :, :r], w_dt)
+
+    def matmuls():
+        x_dbl = w_x @ xs
+        return x_dbl[:, :, r:], w_dt @ x_dbl[:, :, :r]
+
+    with bf16(dev):
+        (bc_e, dt_e), (bc_m, dt_m) = einsums(), matmuls()
+        report["ssm_proj_matmul_vs_einsum_max_rel_diff"] = max(max_rel(bc_m, bc_e), max_rel(dt_m, dt_e))
+        for name, form in (("einsum", einsums), ("matmul", matmuls)):
+            def run(form=form):
+                bc, dt = form()
+                (bc.float().sum() + dt.float().sum()).backward()
+            report[f"ssm_proj_fwd_bwd_ms_batch{batch}_{name}"] = 1e3 * timed(run, 10, dev)
+
+
 def make_step(model: SasMamba, opt, dev: torch.device, batch: int):
     xb = torch.randn(batch, model.cfg.frames, 17, 2, device=dev)
     yb = torch.randn(batch, model.cfg.frames, 17, 3, device=dev)
@@ -257,8 +288,12 @@ def time_train_by_deform_impl(report: dict, model: SasMamba, dev: torch.device) 
             torch.cuda.empty_cache()
     model.set_deform_impl("auto")
     model.train()
-    if seconds:
-        report["recommended_deform_impl"] = min(seconds, key=seconds.get)
+    # only an implementation whose model gradients matched torchvision's may be recommended (torchvision itself
+    # always may; without torchvision nothing is checked and the fastest is named)
+    agree = [impl for impl in seconds if impl == "torchvision" or "torchvision" not in seconds
+             or report.get(f"model_grad_max_rel_diff_{impl}_vs_torchvision", float("inf")) < GRAD_AGREEMENT]
+    if agree:
+        report["recommended_deform_impl"] = min(agree, key=seconds.get)
 
 
 def time_train_batches(report: dict, model: SasMamba, dev: torch.device) -> None:
@@ -289,7 +324,7 @@ def time_inference(report: dict, model: SasMamba, dev: torch.device) -> None:
             report[f"infer_frames_per_s_batch{batch}_{name}"] = batch * model.cfg.frames / sec
 
 
-def main() -> None:
+def run_checks() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("output", nargs="?", default=os.path.join(os.environ.get("OUT", "."), "gpu_check.json"))
     ap.add_argument("--quick", action="store_true", help="kernel agreement only, no timings")
@@ -298,23 +333,34 @@ def main() -> None:
     args = ap.parse_args()
     dev = torch.device(args.device)
     torch.manual_seed(0)
-    card = torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu (smoke run)"
-    check = Check(args.output, {"card": card, "torch": torch.__version__, "config": args.config})
+    check = Check(args.output, {"card": "cpu (smoke run)", "torch": torch.__version__, "config": args.config})
     report = check.report
+    if dev.type == "cuda":
+        check.section("card", lambda: report.update(card=torch.cuda.get_device_name(0)))
     check.section("deform_conv", lambda: check_deform_conv(report, dev))
     check.section("scan", lambda: check_scan(report, dev))
     if not args.quick:
         layer_batch = SIZES[dev.type]["layer"]
-        model = SasMamba(args.config).to(dev)
-        check.section("model_scan", lambda: check_model_scan(report, model, dev))
         check.section("deform_time", lambda: time_deform_conv(report, dev, layer_batch))
         check.section("anchor", lambda: time_anchor(report, dev, layer_batch))
-        check.section("model_grads", lambda: compare_model_grads(report, model, dev))
-        check.section("train_by_deform_impl", lambda: time_train_by_deform_impl(report, model, dev))
-        check.section("train_batches", lambda: time_train_batches(report, model, dev))
-        check.section("inference", lambda: time_inference(report, model, dev))
+        check.section("projections", lambda: time_projections(report, dev, layer_batch))
+        models = []
+        check.section("model", lambda: models.append(SasMamba(args.config).to(dev)))
+        sections = (("model_scan", check_model_scan), ("model_grads", compare_model_grads),
+                    ("train_by_deform_impl", time_train_by_deform_impl), ("train_batches", time_train_batches),
+                    ("inference", time_inference))
+        for name, fn in sections if models else ():
+            check.section(name, functools.partial(fn, report, models[0], dev))
     print(json.dumps(report, indent=1))
     print(f"wrote {args.output}")
+
+
+def main() -> None:
+    """Exit status 0 whatever failed (errors are in the JSON): training is chained after this script with &&."""
+    try:
+        run_checks()
+    except Exception:  # noqa: BLE001 - e.g. an unwritable output path; say so, don't stop the chain
+        traceback.print_exc()
 
 
 if __name__ == "__main__":
