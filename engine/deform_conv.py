@@ -127,6 +127,15 @@ def _bilinear_corners(offset: torch.Tensor, k: int) -> list[tuple[torch.Tensor, 
     return corners
 
 
+def _sample(rows: torch.Tensor, corners: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+    """Bilinear samples (b H W taps, c) from channels-last rows (b H W, c)."""
+    sampled = None
+    for row, w, _, _ in corners:
+        values = rows.index_select(0, row)
+        sampled = values.mul_(w[:, None]) if sampled is None else sampled.addcmul_(values, w[:, None])
+    return sampled
+
+
 class DepthwiseDeformConvFunction(torch.autograd.Function):
     """`deform_conv2d_depthwise` with a hand-written backward, channels-last inside.
 
@@ -163,8 +172,9 @@ class DepthwiseDeformConvFunction(torch.autograd.Function):
         taps = k * k
         need_x, need_offset, need_weight, need_bias = ctx.needs_input_grad
         grad = grad_out.permute(0, 2, 3, 1).reshape(b * height * width, c)  # (b H W, c)
-        grad_sampled = grad.new_empty(b * height * width, taps, c)  # out=: a (b H W taps, c) layout, whatever
-        torch.mul(grad[:, None, :], weight.view(c, taps).t(), out=grad_sampled)  # the broadcast's strides
+        # written into a (b H W, taps, c) tensor: a plain product may lay out a broadcast's result in another order
+        grad_sampled = grad.new_empty(b * height * width, taps, c)
+        torch.mul(grad[:, None, :], weight.view(c, taps).t(), out=grad_sampled)
         grad_sampled = grad_sampled.view(-1, c)
         grad_rows = torch.zeros_like(rows) if need_x else None
         grad_y = grad_x = sampled = None
@@ -191,18 +201,10 @@ class DepthwiseDeformConvFunction(torch.autograd.Function):
         return grad_input, grad_offset, grad_weight, grad_bias
 
 
-def _sample(rows: torch.Tensor, corners: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
-    """Bilinear samples (b H W taps, c) from channels-last rows (b H W, c)."""
-    sampled = None
-    for row, w, _, _ in corners:
-        values = rows.index_select(0, row)
-        sampled = values.mul_(w[:, None]) if sampled is None else sampled.addcmul_(values, w[:, None])
-    return sampled
-
-
 def deform_conv2d_depthwise_fused(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
                                   bias: torch.Tensor | None) -> torch.Tensor:
-    """`deform_conv2d_depthwise` through `DepthwiseDeformConvFunction`: same arguments and result."""
+    """`deform_conv2d_depthwise` through `DepthwiseDeformConvFunction`: same arguments and result. Give it fp32
+    (or fp64) tensors: sampling positions up to 242 are computed in the offsets' dtype."""
     return DepthwiseDeformConvFunction.apply(x, offset, weight, bias)
 
 
