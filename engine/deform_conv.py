@@ -12,6 +12,7 @@ import warnings
 
 import torch
 from torch import nn
+from torch.autograd.function import once_differentiable
 
 
 def deform_conv2d_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
@@ -98,10 +99,124 @@ def deform_conv2d_depthwise_sparse(x: torch.Tensor, offset: torch.Tensor, weight
     return out.permute(0, 3, 1, 2)
 
 
+def _bilinear_corners(offset: torch.Tensor, k: int) -> list[tuple[torch.Tensor, ...]]:
+    """Per corner of the bilinear cell: (source row, weight, d weight / dy, d weight / dx), each of shape
+    (b H W taps,), rows ordered (batch, point, tap). A source row indexes the (b H W, c) channels-last input;
+    corners outside the grid get weight 0 (and derivatives 0) and a clamped, valid row."""
+    b, _, height, width = offset.shape
+    taps, hw = k * k, height * width
+    off = offset.permute(0, 2, 3, 1).reshape(b, hw, taps, 2)
+    ky, kx = torch.meshgrid(torch.arange(k, device=offset.device), torch.arange(k, device=offset.device),
+                            indexing="ij")
+    points = torch.arange(hw, device=offset.device)
+    base_y = (points // width).view(hw, 1) - k // 2 + ky.reshape(1, taps)  # (H W, taps)
+    base_x = (points % width).view(hw, 1) - k // 2 + kx.reshape(1, taps)
+    py = base_y.to(offset.dtype) + off[..., 0]  # (b, H W, taps)
+    px = base_x.to(offset.dtype) + off[..., 1]
+    y0, x0 = torch.floor(py), torch.floor(px)
+    ly, lx = py - y0, px - x0
+    y0, x0 = y0.long(), x0.long()
+    batch_row = (torch.arange(b, device=offset.device) * hw).view(b, 1, 1)
+    corners = []
+    for dy, dx, w, w_dy, w_dx in ((0, 0, (1 - ly) * (1 - lx), lx - 1, ly - 1), (0, 1, (1 - ly) * lx, -lx, 1 - ly),
+                                  (1, 0, ly * (1 - lx), 1 - lx, -ly), (1, 1, ly * lx, lx, ly)):
+        yy, xx = y0 + dy, x0 + dx
+        inside = ((yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)).to(offset.dtype)
+        row = batch_row + yy.clamp(0, height - 1) * width + xx.clamp(0, width - 1)
+        corners.append(tuple(t.reshape(-1) for t in (row, w * inside, w_dy * inside, w_dx * inside)))
+    return corners
+
+
+def _sample(rows: torch.Tensor, corners: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
+    """Bilinear samples (b H W taps, c) from channels-last rows (b H W, c)."""
+    sampled = None
+    for row, w, _, _ in corners:
+        values = rows.index_select(0, row)
+        sampled = values.mul_(w[:, None]) if sampled is None else sampled.addcmul_(values, w[:, None])
+    return sampled
+
+
+class DepthwiseDeformConvFunction(torch.autograd.Function):
+    """`deform_conv2d_depthwise` with a hand-written backward, channels-last inside.
+
+    The sampling points are shared by all channels, so every gather and scatter moves whole rows of c channels
+    (coalesced), and the backward is 4 gathers and 4 row scatters (index_add_) instead of torchvision's per-group
+    matrix products (128 groups -> thousands of tiny GEMVs). Nothing of size (b, c, taps, H, W) is kept for the
+    backward: the samples are gathered again there.
+    """
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                bias: torch.Tensor | None) -> torch.Tensor:
+        b, c, height, width = x.shape
+        k = weight.shape[-1]
+        rows = x.permute(0, 2, 3, 1).reshape(b * height * width, c)  # (b H W, c)
+        corners = _bilinear_corners(offset, k)
+        sampled = _sample(rows, corners)  # (b H W taps, c)
+        tap_weight = weight.view(c, k * k).t().contiguous()  # (taps, c)
+        out = (sampled.view(-1, k * k, c) * tap_weight).sum(1)  # (b H W, c)
+        if bias is not None:
+            out += bias
+        ctx.save_for_backward(rows, weight, *(t for corner in corners for t in corner))
+        ctx.has_bias = bias is not None
+        ctx.shape = (b, c, height, width)
+        return out.view(b, height, width, c).permute(0, 3, 1, 2)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx, grad_out: torch.Tensor):
+        rows, weight, *flat = ctx.saved_tensors
+        corners = [tuple(flat[i:i + 4]) for i in range(0, 16, 4)]
+        b, c, height, width = ctx.shape
+        k = weight.shape[-1]
+        taps = k * k
+        need_x, need_offset, need_weight, need_bias = ctx.needs_input_grad
+        grad = grad_out.permute(0, 2, 3, 1).reshape(b * height * width, c)  # (b H W, c)
+        # written into a (b H W, taps, c) tensor: a plain product may lay out a broadcast's result in another order
+        grad_sampled = grad.new_empty(b * height * width, taps, c)
+        torch.mul(grad[:, None, :], weight.view(c, taps).t(), out=grad_sampled)
+        grad_sampled = grad_sampled.view(-1, c)
+        grad_rows = torch.zeros_like(rows) if need_x else None
+        grad_y = grad_x = sampled = None
+        for row, w, w_dy, w_dx in corners:
+            if need_offset or need_weight:
+                values = rows.index_select(0, row)  # (b H W taps, c)
+            if need_offset:
+                along = (grad_sampled * values).sum(1)  # d loss / d (this corner's weight)
+                grad_y = along * w_dy if grad_y is None else grad_y.addcmul_(along, w_dy)
+                grad_x = along * w_dx if grad_x is None else grad_x.addcmul_(along, w_dx)
+            if need_weight:
+                sampled = values * w[:, None] if sampled is None else sampled.addcmul_(values, w[:, None])
+            if need_x:
+                grad_rows.index_add_(0, row, grad_sampled * w[:, None])
+        grad_input = grad_offset = grad_weight = grad_bias = None
+        if need_x:
+            grad_input = grad_rows.view(b, height, width, c).permute(0, 3, 1, 2)
+        if need_offset:
+            grad_offset = torch.stack([grad_y, grad_x], -1).view(b, height, width, 2 * taps).permute(0, 3, 1, 2)
+        if need_weight:
+            grad_weight = (sampled.view(-1, taps, c) * grad[:, None, :]).sum(0).t().reshape(c, 1, k, k)
+        if need_bias and ctx.has_bias:
+            grad_bias = grad.sum(0)
+        return grad_input, grad_offset, grad_weight, grad_bias
+
+
+def deform_conv2d_depthwise_fused(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                                  bias: torch.Tensor | None) -> torch.Tensor:
+    """`deform_conv2d_depthwise` through `DepthwiseDeformConvFunction`: same arguments and result. Give it fp32
+    (or fp64) tensors: sampling positions up to 242 are computed in the offsets' dtype."""
+    return DepthwiseDeformConvFunction.apply(x, offset, weight, bias)
+
+
+DEFORM_IMPLS = ("auto", "torchvision", "gather", "fused")
+
+
 class DeformableDepthwiseConv(nn.Module):
     """The depthwise conv's own weights; offsets come from the caller (a dense conv on the same input).
 
-    On CUDA with torchvision importable, torchvision's kernel computes the same result faster.
+    `impl` picks the implementation (all compute the same thing): "torchvision" (its kernel), "gather"
+    (`deform_conv2d_depthwise`, autograd through gathers), "fused" (`DepthwiseDeformConvFunction`), or "auto":
+    torchvision on CUDA when it imports, the sparse product for CPU inference without autograd, else gather.
     """
 
     def __init__(self, channels: int, kernel_size: int = 3) -> None:
@@ -109,16 +224,29 @@ class DeformableDepthwiseConv(nn.Module):
         self.weight = nn.Parameter(torch.empty(channels, 1, kernel_size, kernel_size))
         self.bias = nn.Parameter(torch.zeros(channels))
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
-        self.use_torchvision = True
+        self.impl = "auto"
 
     def forward(self, x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
-        if x.is_cuda and self.use_torchvision and _torchvision_deform() is not None:
+        impl = self.impl
+        if impl not in DEFORM_IMPLS:
+            raise ValueError(f"unknown deformable conv implementation {impl!r}; known: {', '.join(DEFORM_IMPLS)}")
+        if impl == "auto" and x.is_cuda and _torchvision_deform() is not None:
+            impl = "torchvision"
+        if impl == "torchvision":
+            if _torchvision_deform() is None:
+                raise RuntimeError("deformable conv implementation 'torchvision' asked for, but torchvision does "
+                                   "not import here")
             k = self.weight.shape[-1]
             return _torchvision_deform()(x, offset, self.weight, self.bias, padding=k // 2)
-        if not x.is_cuda and not (torch.is_grad_enabled() and (x.requires_grad or offset.requires_grad
-                                                               or self.weight.requires_grad)):
+        if impl == "auto" and not x.is_cuda and not (torch.is_grad_enabled() and (
+                x.requires_grad or offset.requires_grad or self.weight.requires_grad)):
             return deform_conv2d_depthwise_sparse(x, offset, self.weight, self.bias)
-        return deform_conv2d_depthwise(x, offset, self.weight, self.bias)
+        fn = deform_conv2d_depthwise_fused if impl == "fused" else deform_conv2d_depthwise
+        # like torchvision under autocast: compute in the weights' precision (sampling positions up to 242 need
+        # fp32; bf16 keeps 8 bits), hand back x's dtype
+        with torch.autocast(x.device.type, enabled=False):
+            out = fn(x.to(self.weight.dtype), offset.to(self.weight.dtype), self.weight, self.bias)
+        return out.to(x.dtype)
 
 
 _TV = []

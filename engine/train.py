@@ -19,6 +19,7 @@ import torch
 import torch.distributed as dist
 
 from . import h36m
+from .deform_conv import DEFORM_IMPLS
 from .model import SasMamba, get_config
 from .representation import to_camera_mm_exact
 from .train_data import CameraBank, build_clips, make_batch
@@ -61,6 +62,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--noise-p", type=float, default=0.5, help="share of clips with detector-like 2D noise")
     ap.add_argument("--flip-p", type=float, default=0.5)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
+    ap.add_argument("--deform-impl", default="auto", choices=DEFORM_IMPLS,
+                    help="deformable conv implementation (same result; speed differs, see scripts/check_gpu.py)")
     ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
     ap.add_argument("--time-limit", type=float, default=0, help="minutes; stop cleanly and checkpoint")
     ap.add_argument("--save-every", type=float, default=4.0, help="minutes between mid-epoch checkpoints")
@@ -92,6 +95,7 @@ class Trainer:
         torch.manual_seed(args.seed)
         self.cfg = get_config(args.config)
         self.model = SasMamba(self.cfg).to(self.device)
+        self.model.set_deform_impl(args.deform_impl)
         device_ids = [local] if self.device.type == "cuda" else None
         self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
                     if self.distributed else self.model)

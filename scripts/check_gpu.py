@@ -1,58 +1,143 @@
 """On the GPU machine: check our kernels against the reference ones and time the model.
 
-- our pure-PyTorch deformable depthwise conv against torchvision.ops.deform_conv2d (must agree to 1e-5);
+- our deformable depthwise convs ("gather" and "fused", engine/deform_conv.py) against torchvision's, values
+  and gradients, and each one's forward + backward time at sasmamba-s training shapes;
 - our chunked scan and the sequential reference against mamba-ssm's CUDA selective_scan_fn;
 - a full sasmamba-s forward with the cuda scan against the torch scan;
-- training step time (bf16 autocast) at batch 16-128 and the recommended training batch: the smallest batch that
-  reaches 80% of the best clips per second (the small model is launch-bound at batch 16, so larger batches are
-  nearly free);
+- the stride-anchor add, index form against the strided slices the model uses, and StrideSSM's projections,
+  einsums against the b K matmuls it uses (forward + backward time);
+- a bf16 training step at batch 16 with each deformable conv implementation, the model's gradients under each
+  against torchvision's (fp32), and `recommended_deform_impl`, the fastest (pass it to `python -m engine train
+  --deform-impl`); bf16 inference with each;
+- training step time (bf16 autocast) at batch 16-128 with the default implementation and the recommended
+  training batch: the smallest batch that reaches 80% of the best clips per second;
 - inference throughput, fp32 and bf16, batch 1 to 1024 windows.
-Writes JSON to the path given (default $OUT/gpu_check.json).
+Writes JSON to the path given (default $OUT/gpu_check.json) after every section, so a crash or a timeout keeps
+what was measured; a failed section leaves `error_<section>` with its message.
+
+Usage: python scripts/check_gpu.py [OUTPUT] [--quick] [--device cpu --config sasmamba-tiny]
+(`--quick`: kernel agreement only; `--device cpu`: a smoke run of the script itself, figures meaningless).
 """
 
 from __future__ import annotations
 
+import argparse
+import functools
 import json
 import os
-import sys
 import time
+import traceback
 
 import torch
 
-from engine.deform_conv import deform_conv2d_depthwise
-from engine.model import SasMamba
+from engine.deform_conv import deform_conv2d_depthwise, deform_conv2d_depthwise_fused
+from engine.model import SasMamba, stride_anchor, stride_anchor_index
 from engine.scan import selective_scan_chunked, selective_scan_reference
 from engine.train import lifting_loss
 
+DEFORM_TIMED = ("torchvision", "gather", "fused")
+GRAD_AGREEMENT = 1e-3  # fp32 model gradients, largest difference relative to each parameter's largest gradient
+SIZES = {"cuda": {"train": 16, "sweep": (16, 32, 64, 128), "infer": (1, 64, 256, 1024), "layer": 16},
+         # the CPU smoke run: small enough to finish in a minute or two; fp32 (CPU sparse ops lack bf16)
+         "cpu": {"train": 2, "sweep": (2, 4), "infer": (1, 4), "layer": 1}}
 
-def timed(fn, repeat: int) -> float:
+
+def sync(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.synchronize()
+
+
+def timed(fn, repeat: int, dev: torch.device) -> float:
     fn()
-    torch.cuda.synchronize()
+    sync(dev)
     t = time.perf_counter()
     for _ in range(repeat):
         fn()
-    torch.cuda.synchronize()
+    sync(dev)
     return (time.perf_counter() - t) / repeat
 
 
-def main() -> None:
-    args = [a for a in sys.argv[1:] if not a.startswith("--")]
-    quick = "--quick" in sys.argv  # kernel agreement only, no timings
-    out = args[0] if args else os.path.join(os.environ.get("OUT", "."), "gpu_check.json")
-    dev = torch.device("cuda")
-    torch.manual_seed(0)
-    report = {"card": torch.cuda.get_device_name(0), "torch": torch.__version__}
+def peak_gb(dev: torch.device) -> float | None:
+    return torch.cuda.max_memory_allocated() / 1e9 if dev.type == "cuda" else None
 
+
+def reset_peak(dev: torch.device) -> None:
+    if dev.type == "cuda":
+        torch.cuda.reset_peak_memory_stats()
+
+
+def max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
+    a, b = a.detach().float(), b.detach().float()
+    return float((a - b).abs().max() / b.abs().max().clamp(min=1e-12))
+
+
+class Check:
+    """The report, written to disk after every section; a section that raises records its error and the script
+    goes on."""
+
+    def __init__(self, out: str, report: dict) -> None:
+        self.out, self.report = out, report
+
+    def write(self) -> None:
+        with open(self.out, "w") as fh:
+            json.dump(self.report, fh, indent=1)
+
+    def section(self, name: str, fn) -> None:
+        try:
+            fn()
+        except Exception as exc:  # noqa: BLE001 - record it, keep the other sections
+            traceback.print_exc()
+            self.report[f"error_{name}"] = f"{type(exc).__name__}: {exc}"[:2000]
+        finally:
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self.write()
+
+
+def torchvision_deform():
     from torchvision.ops import deform_conv2d
 
+    return lambda x, offset, weight, bias: deform_conv2d(x, offset, weight, bias, padding=weight.shape[-1] // 2)
+
+
+def check_deform_conv(report: dict, dev: torch.device) -> None:
+    tv = torchvision_deform()
     x = torch.randn(4, 128, 243, 17, device=dev)
     offset = torch.randn(4, 18, 243, 17, device=dev) * 2.0
     weight = torch.randn(128, 1, 3, 3, device=dev)
     bias = torch.randn(128, device=dev)
-    ours = deform_conv2d_depthwise(x, offset, weight, bias)
-    ref = deform_conv2d(x, offset, weight, bias, padding=1)
-    report["deform_conv_max_abs_diff"] = float((ours - ref).abs().max())
+    ref = tv(x, offset, weight, bias)
+    report["deform_conv_max_abs_diff"] = float((deform_conv2d_depthwise(x, offset, weight, bias) - ref).abs().max())
+    report["deform_conv_fused_max_abs_diff"] = float(
+        (deform_conv2d_depthwise_fused(x, offset, weight, bias) - ref).abs().max())
+    inputs = [t.clone().requires_grad_() for t in (x, offset, weight, bias)]
+    grad_out = torch.randn_like(ref)
+    grads_ref = torch.autograd.grad(tv(*inputs), inputs, grad_out)
+    for name, fn in (("gather", deform_conv2d_depthwise), ("fused", deform_conv2d_depthwise_fused)):
+        grads = torch.autograd.grad(fn(*inputs), inputs, grad_out)
+        for arg, g, g_ref in zip(("x", "offset", "weight", "bias"), grads, grads_ref, strict=True):
+            report[f"deform_conv_{name}_grad_{arg}_max_rel_diff"] = max_rel(g, g_ref)
 
+
+def time_deform_conv(report: dict, dev: torch.device, batch: int) -> None:
+    """Forward + backward of one layer at training shapes (fp32: every implementation computes in fp32)."""
+    x = torch.randn(batch, 128, 243, 17, device=dev, requires_grad=True)
+    offset = (torch.randn(batch, 18, 243, 17, device=dev) * 2.0).requires_grad_()
+    weight = torch.randn(128, 1, 3, 3, device=dev, requires_grad=True)
+    bias = torch.randn(128, device=dev, requires_grad=True)
+    fns = {"gather": deform_conv2d_depthwise, "fused": deform_conv2d_depthwise_fused}
+    for impl in DEFORM_TIMED:
+        try:
+            fn = torchvision_deform() if impl == "torchvision" else fns[impl]
+            reset_peak(dev)
+            sec = timed(lambda fn=fn: fn(x, offset, weight, bias).square().sum().backward(), 5, dev)
+            report[f"deform_fwd_bwd_ms_batch{batch}_{impl}"] = 1e3 * sec
+            report[f"deform_fwd_bwd_peak_gb_batch{batch}_{impl}"] = peak_gb(dev)
+        except Exception as exc:  # noqa: BLE001
+            report[f"error_deform_fwd_bwd_{impl}"] = f"{type(exc).__name__}: {exc}"[:2000]
+
+
+def check_scan(report: dict, dev: torch.device) -> None:
     from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
 
     b, g, d, n, length = 2, 4, 32, 16, 1000
@@ -67,54 +152,215 @@ def main() -> None:
     report["scan_cuda_vs_reference_max_abs"] = float((y_cuda - y_ref).abs().max())
     report["scan_chunked_vs_reference_max_abs"] = float((y_chunk - y_ref).abs().max())
 
-    if quick:
-        print(json.dumps(report, indent=1))
-        with open(out, "w") as fh:
-            json.dump(report, fh, indent=1)
-        return
-    model = SasMamba("sasmamba-s").to(dev).eval()
-    inp = torch.randn(2, 243, 17, 2, device=dev)
-    with torch.no_grad():
-        model.set_scan_backend("cuda")
-        a = model(inp)
-        model.set_scan_backend("torch")
-        bt = model(inp)
-    report["model_cuda_vs_torch_max_abs"] = float((a - bt).abs().max())
-    model.set_scan_backend("auto")
 
-    model.train()
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    xb = yb = None
+def check_model_scan(report: dict, model: SasMamba, dev: torch.device) -> None:
+    model.eval()
+    inp = torch.randn(2, model.cfg.frames, 17, 2, device=dev)
+    try:
+        with torch.no_grad():
+            model.set_scan_backend("cuda")
+            a = model(inp)
+            model.set_scan_backend("torch")
+            bt = model(inp)
+        report["model_cuda_vs_torch_max_abs"] = float((a - bt).abs().max())
+    finally:
+        model.set_scan_backend("auto")
+
+
+def time_anchor(report: dict, dev: torch.device, batch: int) -> None:
+    """The stride-anchor add at training shapes in bf16: index form (backward = index_put) against slices."""
+    x = torch.randn(batch, 128, 243, 17, device=dev, dtype=torch.bfloat16, requires_grad=True)
+    a2, a3 = stride_anchor_index(17, 2).to(dev), stride_anchor_index(17, 3).to(dev)
+    forms = {"index": lambda: x + x[..., a2] + x[..., a3],
+             "slices": lambda: x + stride_anchor(x, 2) + stride_anchor(x, 3)}
+    report["anchor_slices_equal_index"] = bool(torch.equal(forms["index"](), forms["slices"]()))
+    for name, form in forms.items():
+        report[f"anchor_add_fwd_bwd_ms_batch{batch}_{name}"] = 1e3 * timed(
+            lambda form=form: form().sum().backward(), 10, dev)
+
+
+def bf16(dev: torch.device) -> torch.autocast:
+    return torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda")
+
+
+def time_projections(report: dict, dev: torch.device, batch: int) -> None:
+    """StrideSSM's x_proj + dt_proj at training shapes under bf16 autocast: the einsums the model first used
+    against the b K matmuls it uses now (forward + backward, weight gradients included)."""
+    k, di, r, n, length = 4, 128, 4, 16, 243 * 17
+    dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32  # what the model's xs is under bf16(dev)
+    xs = torch.randn(batch, k, di, length, device=dev, dtype=dtype, requires_grad=True)
+    w_x = torch.randn(k, r + 2 * n, di, device=dev, requires_grad=True)
+    w_dt = torch.randn(k, di, r, device=dev, requires_grad=True)
+
+    def einsums():
+        x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, w_x)
+        return x_dbl[:, :, r:], torch.einsum("bkrl,kdr->bkdl", x_dbl[:, :, :r], w_dt)
+
+    def matmuls():
+        x_dbl = w_x @ xs
+        return x_dbl[:, :, r:], w_dt @ x_dbl[:, :, :r]
+
+    with bf16(dev):
+        (bc_e, dt_e), (bc_m, dt_m) = einsums(), matmuls()
+        report["ssm_proj_matmul_vs_einsum_max_rel_diff"] = max(max_rel(bc_m, bc_e), max_rel(dt_m, dt_e))
+        for name, form in (("einsum", einsums), ("matmul", matmuls)):
+            def run(form=form):
+                bc, dt = form()
+                (bc.float().sum() + dt.float().sum()).backward()
+            report[f"ssm_proj_fwd_bwd_ms_batch{batch}_{name}"] = 1e3 * timed(run, 10, dev)
+
+
+def make_step(model: SasMamba, opt, dev: torch.device, batch: int):
+    xb = torch.randn(batch, model.cfg.frames, 17, 2, device=dev)
+    yb = torch.randn(batch, model.cfg.frames, 17, 3, device=dev)
 
     def step():
-        with torch.autocast("cuda", dtype=torch.bfloat16):
+        with bf16(dev):
             pred = model(xb)
         loss, _ = lifting_loss(pred.float(), yb)
         opt.zero_grad()
         loss.backward()
         opt.step()
 
+    return step
+
+
+def compare_model_grads(report: dict, model: SasMamba, dev: torch.device) -> None:
+    """One fp32 forward + backward per implementation (eval: no drop-path), gradients against torchvision's.
+    The offset convs are nudged off zero first, so sampling points fall between grid points."""
+    model.eval()
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if "offset_conv" in name:
+                p.add_(torch.randn_like(p) * 0.05)
+    x = torch.randn(2, model.cfg.frames, 17, 2, device=dev)
+    y = torch.randn(2, model.cfg.frames, 17, 3, device=dev)
+    grads = {}
+    for impl in DEFORM_TIMED:
+        try:
+            model.set_deform_impl(impl)
+            model.zero_grad()
+            loss, _ = lifting_loss(model(x), y)
+            loss.backward()
+            grads[impl] = {n: p.grad.clone() for n, p in model.named_parameters()}
+        except Exception as exc:  # noqa: BLE001
+            report[f"error_model_grads_{impl}"] = f"{type(exc).__name__}: {exc}"[:2000]
+    model.zero_grad()
+    model.set_deform_impl("auto")
+    for impl, ref in (("gather", "torchvision"), ("fused", "torchvision"), ("fused", "gather")):
+        if impl in grads and ref in grads:
+            report[f"model_grad_max_rel_diff_{impl}_vs_{ref}"] = max(
+                max_rel(grads[impl][n], g) for n, g in grads[ref].items())
+
+
+def time_train_by_deform_impl(report: dict, model: SasMamba, dev: torch.device) -> None:
+    batch = SIZES[dev.type]["train"]
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    step = make_step(model, opt, dev, batch)
+    infer_batch = SIZES[dev.type]["infer"][-2]
+    xi = torch.randn(infer_batch, model.cfg.frames, 17, 2, device=dev)
+    seconds = {}
+    for impl in DEFORM_TIMED:
+        if impl == "torchvision":
+            try:
+                torchvision_deform()
+            except ImportError as exc:  # no torchvision: neither timing would use it
+                report[f"error_deform_{impl}"] = f"{type(exc).__name__}: {exc}"
+                continue
+        key = f"train_step_s_batch{batch}_bf16_deform_{impl}"
+        try:
+            model.set_deform_impl(impl)
+            model.train()
+            reset_peak(dev)
+            seconds[impl] = report[key] = timed(step, 10, dev)
+            report[f"train_peak_gb_batch{batch}_bf16_deform_{impl}"] = peak_gb(dev)
+        except Exception as exc:  # noqa: BLE001
+            report[f"error_{key}"] = f"{type(exc).__name__}: {exc}"[:2000]
+        key = f"infer_frames_per_s_batch{infer_batch}_bf16_deform_{impl}"
+        try:
+            model.eval()
+            with torch.no_grad(), bf16(dev):
+                report[key] = infer_batch * model.cfg.frames / timed(lambda: model(xi), 5, dev)
+        except Exception as exc:  # noqa: BLE001
+            report[f"error_{key}"] = f"{type(exc).__name__}: {exc}"[:2000]
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    model.set_deform_impl("auto")
+    model.train()
+    # only an implementation whose model gradients matched torchvision's may be recommended (torchvision itself
+    # always may; without torchvision nothing is checked and the fastest is named)
+    agree = [impl for impl in seconds if impl == "torchvision" or "torchvision" not in seconds
+             or report.get(f"model_grad_max_rel_diff_{impl}_vs_torchvision", float("inf")) < GRAD_AGREEMENT]
+    if agree:
+        report["recommended_deform_impl"] = min(agree, key=seconds.get)
+
+
+def time_train_batches(report: dict, model: SasMamba, dev: torch.device) -> None:
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
     clips_per_s = {}
-    for batch in (16, 32, 64, 128):
-        xb, yb = torch.randn(batch, 243, 17, 2, device=dev), torch.randn(batch, 243, 17, 3, device=dev)
-        torch.cuda.reset_peak_memory_stats()
-        sec = timed(step, 10)
+    report["train_batch_sweep_deform_impl"] = "auto"
+    for batch in SIZES[dev.type]["sweep"]:
+        step = make_step(model, opt, dev, batch)
+        reset_peak(dev)
+        sec = timed(step, 10, dev)
         report[f"train_step_s_batch{batch}_bf16"] = sec
-        report[f"train_peak_gb_batch{batch}_bf16"] = torch.cuda.max_memory_allocated() / 1e9
+        report[f"train_peak_gb_batch{batch}_bf16"] = peak_gb(dev)
         clips_per_s[batch] = batch / sec
     best = max(clips_per_s.values())
     report["recommended_batch"] = min(b for b, v in clips_per_s.items() if v >= 0.8 * best)
+
+
+def time_inference(report: dict, model: SasMamba, dev: torch.device) -> None:
     model.eval()
     for dtype in (torch.float32, torch.bfloat16):
-        for batch in (1, 64, 256, 1024):
-            xi = torch.randn(batch, 243, 17, 2, device=dev)
-            with torch.no_grad(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=dtype == torch.bfloat16):
-                sec = timed(lambda xi=xi: model(xi), 5)
+        for batch in SIZES[dev.type]["infer"]:
+            xi = torch.randn(batch, model.cfg.frames, 17, 2, device=dev)
+            on = dtype == torch.bfloat16 and dev.type == "cuda"
+            with torch.no_grad(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=on):
+                sec = timed(lambda xi=xi: model(xi), 5, dev)
             name = "fp32" if dtype == torch.float32 else "bf16"
-            report[f"infer_frames_per_s_batch{batch}_{name}"] = batch * 243 / sec
+            report[f"infer_frames_per_s_batch{batch}_{name}"] = batch * model.cfg.frames / sec
+
+
+def run_checks() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("output", nargs="?", default=os.path.join(os.environ.get("OUT", "."), "gpu_check.json"))
+    ap.add_argument("--quick", action="store_true", help="kernel agreement only, no timings")
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    ap.add_argument("--config", default="sasmamba-s")
+    args = ap.parse_args()
+    dev = torch.device(args.device)
+    torch.manual_seed(0)
+    check = Check(args.output, {"card": "cpu (smoke run)", "torch": torch.__version__, "config": args.config})
+    report = check.report
+    if dev.type == "cuda":
+        check.section("card", lambda: report.update(card=torch.cuda.get_device_name(0)))
+    check.section("deform_conv", lambda: check_deform_conv(report, dev))
+    check.section("scan", lambda: check_scan(report, dev))
+    if not args.quick:
+        layer_batch = SIZES[dev.type]["layer"]
+        check.section("deform_time", lambda: time_deform_conv(report, dev, layer_batch))
+        check.section("anchor", lambda: time_anchor(report, dev, layer_batch))
+        check.section("projections", lambda: time_projections(report, dev, layer_batch))
+        models = []
+        check.section("model", lambda: models.append(SasMamba(args.config).to(dev)))
+        sections = (("model_scan", check_model_scan), ("model_grads", compare_model_grads),
+                    ("train_by_deform_impl", time_train_by_deform_impl), ("train_batches", time_train_batches),
+                    ("inference", time_inference))
+        for name, fn in sections if models else ():
+            check.section(name, functools.partial(fn, report, models[0], dev))
     print(json.dumps(report, indent=1))
-    with open(out, "w") as fh:
-        json.dump(report, fh, indent=1)
+    print(f"wrote {args.output}")
+
+
+def main() -> None:
+    """Exit status 0 whatever failed (errors are in the JSON): training is chained after this script with &&."""
+    try:
+        run_checks()
+    except Exception:  # noqa: BLE001 - e.g. an unwritable output path; say so, don't stop the chain
+        traceback.print_exc()
 
 
 if __name__ == "__main__":

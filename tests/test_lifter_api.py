@@ -220,10 +220,11 @@ def test_lift_many_batches_clips_like_lift_and_reports_progress(xs_weights, walk
 def test_cpu_training_smoke_run_exports_and_lifts(tmp_path, h36m_dir, walking):
     out = tmp_path / "run"
     cmd = [sys.executable, "-m", "engine", "train", "--config", "sasmamba-tiny", "--train-subjects", "S8",
-           "--max-steps", "3", "--batch", "2", "--val-max-clips", "2", "--out", str(out)]
+           "--max-steps", "3", "--batch", "2", "--val-max-clips", "2", "--deform-impl", "fused", "--out", str(out)]
     run = subprocess.run(cmd, capture_output=True, text=True, env=ENV_1_THREAD, cwd=PROJECT_ROOT, timeout=300)
     assert run.returncode == 0, run.stderr[-2000:]
     assert (out / "last.pt").is_file()
+    assert torch.load(out / "last.pt", weights_only=False)["args"]["deform_impl"] == "fused"
     weights = export_checkpoint(out / "last.pt", tmp_path / "tiny.npz", {"config_name": "sasmamba-tiny"})
     pose = Lifter.load(weights=weights, backend="numpy").lift(walking.replace(xy=walking.xy[:50],
                                                                               conf=walking.conf[:50]))

@@ -9,9 +9,14 @@ import torch.nn.functional as F
 
 from engine import numpy_runtime as npr
 from engine.config import CONFIGS
-from engine.deform_conv import deform_conv2d_depthwise, deform_conv2d_depthwise_sparse
+from engine.deform_conv import (
+    DepthwiseDeformConvFunction,
+    deform_conv2d_depthwise,
+    deform_conv2d_depthwise_fused,
+    deform_conv2d_depthwise_sparse,
+)
 from engine.info import mac_counts, parameter_counts
-from engine.model import SasMamba
+from engine.model import SasMamba, stride_anchor, stride_anchor_index
 from engine.scan import selective_scan_blocked, selective_scan_chunked, selective_scan_reference
 from engine.weights import state_dict_arrays
 
@@ -84,6 +89,70 @@ def test_deform_conv_zero_offsets_is_depthwise_conv_and_paths_agree():
                                to_np(ref), atol=1e-5)
 
 
+def test_fused_deform_conv_gradients_are_exact():
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 3, 5, 4, generator=gen, dtype=torch.float64, requires_grad=True)
+    offset = (torch.randn(2, 18, 5, 4, generator=gen, dtype=torch.float64) * 1.5).requires_grad_()  # some outside
+    weight = torch.randn(3, 1, 3, 3, generator=gen, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(DepthwiseDeformConvFunction.apply, (x, offset, weight, bias))
+    assert torch.autograd.gradcheck(DepthwiseDeformConvFunction.apply, (x, offset, weight, None), fast_mode=True)
+    x5 = torch.randn(1, 2, 4, 3, generator=gen, dtype=torch.float64, requires_grad=True)  # a 5x5 kernel
+    offset5 = (torch.randn(1, 50, 4, 3, generator=gen, dtype=torch.float64) * 0.7).requires_grad_()
+    weight5 = torch.randn(2, 1, 5, 5, generator=gen, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(DepthwiseDeformConvFunction.apply, (x5, offset5, weight5, None), fast_mode=True)
+
+
+def test_fused_deform_conv_equals_gather_on_model_shapes():
+    gen = torch.Generator().manual_seed(4)
+    x = torch.randn(1, 128, 243, 17, generator=gen, requires_grad=True)  # sasmamba-s: d_inner 128, 243 x 17
+    offset = (torch.randn(1, 18, 243, 17, generator=gen) * 2).requires_grad_()
+    weight = torch.randn(128, 1, 3, 3, generator=gen, requires_grad=True)
+    bias = torch.randn(128, generator=gen, requires_grad=True)
+    grad_out = torch.randn(1, 128, 243, 17, generator=gen)
+    ref = deform_conv2d_depthwise(x, offset, weight, bias)
+    fused = deform_conv2d_depthwise_fused(x, offset, weight, bias)
+    assert (fused - ref).abs().max() < 1e-5 * ref.abs().max()
+    inputs = (x, offset, weight, bias)
+    for g_fused, g_ref in zip(torch.autograd.grad(fused, inputs, grad_out), torch.autograd.grad(ref, inputs, grad_out),
+                              strict=True):
+        assert (g_fused - g_ref).abs().max() < 1e-5 * g_ref.abs().max()
+
+
+def test_stride_anchor_slices_equal_the_index_form():
+    for dtype in (torch.float32, torch.float64):
+        x = torch.randn(2, 5, 7, 17, dtype=dtype, requires_grad=True)
+        grad_out = torch.randn(2, 5, 7, 17, dtype=dtype)
+        by_index = x + x[..., stride_anchor_index(17, 2)] + x[..., stride_anchor_index(17, 3)]
+        by_slice = x + stride_anchor(x, 2) + stride_anchor(x, 3)
+        assert torch.equal(by_slice, by_index)  # bit-identical forward
+        (g_index,), (g_slice,) = (torch.autograd.grad(y, x, grad_out) for y in (by_index, by_slice))
+        torch.testing.assert_close(g_slice, g_index, rtol=1e-6 if dtype == torch.float32 else 1e-12, atol=0)
+    for joints in (1, 2, 3, 6, 16):
+        x = torch.randn(3, joints)
+        for stride in (2, 3):
+            assert torch.equal(stride_anchor(x, stride), x[..., stride_anchor_index(joints, stride)])
+
+
+def test_deform_implementations_agree_in_the_model():
+    model = perturbed_model("sasmamba-tiny")
+    model.set_scan_backend("chunked")  # the differentiable path everywhere
+    x = torch.randn(2, model.cfg.frames, 17, 2, generator=torch.Generator().manual_seed(5)) * 0.4
+    results = {}
+    for impl in ("gather", "fused"):
+        model.set_deform_impl(impl)
+        model.zero_grad()
+        out = model(x)
+        out.square().mean().backward()
+        results[impl] = (out.detach(), {n: p.grad.clone() for n, p in model.named_parameters()})
+    (out_g, grads_g), (out_f, grads_f) = results["gather"], results["fused"]
+    assert (out_f - out_g).abs().max() < 1e-5 * out_g.abs().max()
+    for name, g in grads_g.items():
+        assert (grads_f[name] - g).abs().max() <= 1e-4 * g.abs().max(), name
+    with pytest.raises(ValueError, match="unknown deformable conv"):
+        model.set_deform_impl("cudnn")
+
+
 def perturbed_model(name: str, seed: int = 0) -> SasMamba:
     """A freshly initialised model with every parameter nudged, so zero-initialised offsets and embeddings matter."""
     torch.manual_seed(seed)
@@ -108,6 +177,48 @@ def test_numpy_runtime_equals_torch(name, batch):
         model.set_scan_backend("chunked")
         out = model(x.clone().requires_grad_()).detach().numpy()
         assert np.abs(out - expected).max() / np.abs(expected).max() < 1e-4
+
+
+def stride_ssm_as_written_first(ssm, x: torch.Tensor) -> torch.Tensor:
+    """StrideSSM's differentiable forward as first written (anchors by index, einsums, the four directions summed
+    one by one, the loop scan): the obvious reference for the rewritten, faster one."""
+    b, t, j, _ = x.shape
+    di, n, r, k = ssm.cfg.d_inner, ssm.cfg.d_state, ssm.cfg.dt_rank, ssm.cfg.directions
+    length = t * j
+    xi, z = ssm.in_proj(x).chunk(2, dim=-1)
+    xi = xi.permute(0, 3, 1, 2)
+    xc = F.silu(deform_conv2d_depthwise(xi, ssm.offset_conv(xi), ssm.conv.weight, ssm.conv.bias))
+    xa = xc + xc[..., stride_anchor_index(j, 2)] + xc[..., stride_anchor_index(j, 3)]
+    frame_major, joint_major = xa.reshape(b, di, length), xc.transpose(2, 3).reshape(b, di, length)
+    xs = torch.stack([frame_major, joint_major, frame_major.flip(-1), joint_major.flip(-1)], dim=1)
+    x_dbl = torch.einsum("bkdl,kcd->bkcl", xs, ssm.x_proj_weight)
+    dt, B, C = torch.split(x_dbl, [r, n, n], dim=2)
+    dt = torch.einsum("bkrl,kdr->bkdl", dt, ssm.dt_proj_weight)
+    y = selective_scan_reference(xs.reshape(b, k * di, length), dt.reshape(b, k * di, length),
+                                 -torch.exp(ssm.A_log), B, C, ssm.D, ssm.dt_proj_bias.reshape(-1), True)
+    y = y.view(b, k, di, length)
+    unjoint = lambda v: v.view(b, di, j, t).transpose(2, 3).reshape(b, di, length)  # noqa: E731
+    y = y[:, 0] + y[:, 2].flip(-1) + unjoint(y[:, 1]) + unjoint(y[:, 3].flip(-1))
+    y = y.transpose(1, 2).reshape(b, t, j, di)
+    return ssm.out_proj(ssm.out_norm(y) * F.silu(z))
+
+
+@pytest.mark.parametrize("deform_impl", ["gather", "fused"])
+def test_stride_ssm_equals_its_first_written_form(deform_impl):
+    model = perturbed_model("sasmamba-tiny")
+    model.set_deform_impl(deform_impl)
+    ssm = model.spatial_blocks[0].ssm
+    ssm.scan_backend = "reference"
+    x = torch.randn(2, model.cfg.frames, 17, model.cfg.dim, generator=torch.Generator().manual_seed(6),
+                    requires_grad=True)
+    grad_out = torch.randn(2, model.cfg.frames, 17, model.cfg.dim, generator=torch.Generator().manual_seed(7))
+    inputs = [x, *ssm.parameters()]
+    ref = stride_ssm_as_written_first(ssm, x)
+    out = ssm(x)
+    assert (out - ref).abs().max() < 1e-5 * ref.abs().max()
+    for g, g_ref in zip(torch.autograd.grad(out, inputs, grad_out), torch.autograd.grad(ref, inputs, grad_out),
+                        strict=True):
+        assert (g - g_ref).abs().max() <= 1e-5 * g_ref.abs().max()
 
 
 def test_gradients_reach_every_parameter():
