@@ -127,43 +127,44 @@ def conv3x3_dense(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.nda
     return out
 
 
-def deform_conv_depthwise(x: np.ndarray, offset: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+def deform_conv_depthwise(x: np.ndarray, offset: np.ndarray, weight: np.ndarray, bias: np.ndarray,
+                          rows_per_chunk: int = 32) -> np.ndarray:
     """engine/deform_conv.py in channels-last numpy: x (b, H, W, c), offset (b, H, W, 2 k*k) in torchvision's
     layout (channel 2i = shift along H, 2i + 1 along W, tap i = ky * k + kx), weight (c, 1, k, k), bias (c,).
-    Bilinear taps; neighbours outside the grid read zero (they index an appended zero row)."""
+    Bilinear taps; neighbours outside the grid read zero (they index an appended zero row).
+
+    Each output point sums k*k taps x 4 bilinear corners. Rows of x are scaled by every tap's per-channel weight
+    once, so an output row is one weighted sum of 4 k*k gathered rows: one gather and one einsum per chunk of
+    output rows (small enough to stay in cache) instead of a gather, a product and a sum per tap and corner."""
     b, height, width, c = x.shape
     k = weight.shape[-1]
-    hw = height * width
-    rows = np.concatenate([x.reshape(b * hw, c), np.zeros((1, c), F32)])
-    zero_row = b * hw
-    grid_y = np.arange(height, dtype=F32)[None, :, None]
-    grid_x = np.arange(width, dtype=F32)[None, None, :]
-    batch_base = (np.arange(b) * hw)[:, None, None]
-    w_taps = weight.reshape(c, k * k)
+    taps, hw = k * k, height * width
+    scaled = np.empty((b * hw * taps + 1, c), F32)  # row (point, tap): x[point] * weight[:, tap]; last row zero
+    np.multiply(x.reshape(b * hw, 1, c), weight.reshape(c, taps).T, out=scaled[:-1].reshape(b * hw, taps, c))
+    scaled[-1] = 0
+    zero_row = b * hw * taps
+    ky, kx = np.divmod(np.arange(taps), k)
+    py = np.arange(height, dtype=F32)[:, None, None] + (ky - k // 2).astype(F32) + offset[..., 0::2]  # (b, H, W, taps)
+    px = np.arange(width, dtype=F32)[None, :, None] + (kx - k // 2).astype(F32) + offset[..., 1::2]
+    y0, x0 = np.floor(py), np.floor(px)
+    ly, lx = py - y0, px - x0
+    y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+    first_row = (np.arange(b) * hw)[:, None, None, None]
+    index = np.empty((b, height, width, taps, 4), np.int64)
+    weights = np.empty((b, height, width, taps, 4), F32)
+    corners = ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx), (1, 0, ly * (1 - lx)), (1, 1, ly * lx))
+    for corner, (dy, dx, w) in enumerate(corners):
+        yy, xx = y0 + dy, x0 + dx
+        inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+        index[..., corner] = np.where(inside, (first_row + yy * width + xx) * taps + np.arange(taps), zero_row)
+        weights[..., corner] = w
+    index = index.reshape(b * hw, taps * 4)
+    weights = weights.reshape(b * hw, taps * 4)
     out = np.empty((b * hw, c), F32)
-    out[:] = bias
-    acc = np.empty((b * hw, c), F32)
-    buf = np.empty((b * hw, c), F32)
-    for tap in range(k * k):
-        ky, kx = divmod(tap, k)
-        py = grid_y + F32(ky - k // 2) + offset[..., 2 * tap]  # (b, H, W)
-        px = grid_x + F32(kx - k // 2) + offset[..., 2 * tap + 1]
-        y0, x0 = np.floor(py), np.floor(px)
-        ly, lx = py - y0, px - x0
-        y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
-        first = True
-        for dy, dx, w in ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx), (1, 0, ly * (1 - lx)), (1, 1, ly * lx)):
-            yy, xx = y0 + dy, x0 + dx
-            inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
-            index = np.where(inside, batch_base + yy * width + xx, zero_row).reshape(-1)
-            target = acc if first else buf
-            np.take(rows, index, axis=0, out=target)
-            target *= w.reshape(-1, 1)
-            if not first:
-                acc += buf
-            first = False
-        acc *= w_taps[:, tap]
-        out += acc
+    for s in range(0, b * hw, rows_per_chunk):
+        e = min(b * hw, s + rows_per_chunk)
+        np.einsum("pm,pmc->pc", weights[s:e], scaled.take(index[s:e], axis=0), out=out[s:e])
+    out += bias
     return out.reshape(b, height, width, c)
 
 
