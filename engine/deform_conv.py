@@ -8,9 +8,8 @@ input bilinearly at (t - k//2 + ky + dy, j - k//2 + kx + dx); points outside the
 
 from __future__ import annotations
 
-import warnings
-
 import torch
+import torch.nn.functional as F
 from torch import nn
 from torch.autograd.function import once_differentiable
 
@@ -52,42 +51,38 @@ def deform_conv_depthwise_channels_last(x: torch.Tensor, offset: torch.Tensor, w
     """Same result as `deform_conv2d_depthwise` on channels-last tensors, for CPU inference (no autograd):
     x (b, H, W, c), offset (b, H, W, 2 k*k) -> (b, H, W, c). Several times faster.
 
-    The sampling points are shared by all channels, so bilinear sampling of every tap is one sparse matrix with
-    4 entries per output row; stacking the taps, out = [S_0 ... S_{k*k-1}] @ [x * w_0; ...; x * w_{k*k-1}],
-    one CSR product for the whole batch. Neighbours outside the grid get weight zero.
+    Bilinear sampling of one tap is a weighted sum of 4 rows of x (one per corner) for every output point, which
+    `embedding_bag` computes as a single fused gather-and-sum; the tap's per-channel weight then scales it into
+    the output. Neighbours outside the grid read an appended zero row.
     """
     b, height, width, c = x.shape
     k = weight.shape[-1]
     taps, hw = k * k, height * width
-    off = offset.permute(0, 3, 1, 2).reshape(b, taps, 2, height, width)
-    ky, kx = torch.meshgrid(torch.arange(k, device=x.device), torch.arange(k, device=x.device), indexing="ij")
-    base_y = torch.arange(height, device=x.device).view(1, 1, height, 1) - k // 2 + ky.reshape(1, taps, 1, 1)
-    base_x = torch.arange(width, device=x.device).view(1, 1, 1, width) - k // 2 + kx.reshape(1, taps, 1, 1)
-    py = base_y.to(x.dtype) + off[:, :, 0]  # (b, taps, H, W)
-    px = base_x.to(x.dtype) + off[:, :, 1]
-    y0, x0 = torch.floor(py), torch.floor(px)
+    rows = torch.cat([x.reshape(b * hw, c), x.new_zeros(1, c)])
+    zero_row = b * hw
+    tap = torch.arange(taps, device=x.device)
+    ky, kx = tap // k, tap % k
+    off = offset.permute(3, 0, 1, 2)  # (2 taps, b, H, W)
+    py = torch.arange(height, device=x.device).view(1, 1, height, 1) + (ky - k // 2).view(taps, 1, 1, 1) + off[0::2]
+    px = torch.arange(width, device=x.device).view(1, 1, 1, width) + (kx - k // 2).view(taps, 1, 1, 1) + off[1::2]
+    y0, x0 = torch.floor(py), torch.floor(px)  # (taps, b, H, W)
     ly, lx = py - y0, px - x0
     y0, x0 = y0.long(), x0.long()
-    # column of (batch, tap, source point) in the stacked (b * taps * H W, c) matrix
-    tap_base = (torch.arange(b, device=x.device).view(b, 1, 1, 1) * taps
-                + torch.arange(taps, device=x.device).view(1, taps, 1, 1)) * hw
-    cols, vals = [], []
+    first_row = (torch.arange(b, device=x.device) * hw).view(1, b, 1, 1)
+    index, weights = [], []
     for dy, dx, w in ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx), (1, 0, ly * (1 - lx)), (1, 1, ly * lx)):
         yy, xx = y0 + dy, x0 + dx
         inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
-        cols.append(tap_base + yy.clamp(0, height - 1) * width + xx.clamp(0, width - 1))
-        vals.append(w * inside)
-    col = torch.stack(cols, -1).permute(0, 2, 3, 1, 4).reshape(-1)  # per output row: (tap, corner)
-    val = torch.stack(vals, -1).permute(0, 2, 3, 1, 4).reshape(-1)
-    crow = torch.arange(0, col.numel() + 1, taps * 4, device=x.device)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # "sparse CSR support is in beta"
-        sampling = torch.sparse_csr_tensor(crow, col, val, size=(b * hw, b * taps * hw))
-        rows = x.reshape(b, 1, hw, c)
-        stacked = rows * weight.reshape(1, c, taps).transpose(1, 2).contiguous()[:, :, None]  # (b, taps, H W, c)
-        out = torch.sparse.mm(sampling, stacked.view(b * taps * hw, c))  # (b H W, c)
-    if bias is not None:
-        out += bias
+        index.append(torch.where(inside, first_row + yy * width + xx, zero_row))
+        weights.append(w)
+    index = torch.stack(index, -1).view(taps, b * hw, 4)
+    weights = torch.stack(weights, -1).view(taps, b * hw, 4)
+    tap_weight = weight.reshape(c, taps).t().contiguous()  # (taps, c)
+    out = x.new_empty(b * hw, c)
+    out[:] = bias if bias is not None else 0
+    for t in range(taps):
+        sampled = F.embedding_bag(index[t], rows, per_sample_weights=weights[t], mode="sum")  # (b H W, c)
+        out.addcmul_(sampled, tap_weight[t])
     return out.view(b, height, width, c)
 
 

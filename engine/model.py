@@ -81,6 +81,11 @@ class StrideSSM(nn.Module):
         self.out_proj = nn.Linear(di, c, bias=False)
         self.register_buffer("anchor2", stride_anchor_index(cfg.joints, 2), persistent=False)
         self.register_buffer("anchor3", stride_anchor_index(cfg.joints, 3), persistent=False)
+        # (J, J): row j sums joint j and its stride-2 and stride-3 anchors
+        anchor_sum = torch.eye(cfg.joints)
+        for anchor in (self.anchor2, self.anchor3):
+            anchor_sum[torch.arange(cfg.joints), anchor] += 1
+        self.register_buffer("anchor_sum", anchor_sum, persistent=False)
         self.scan_backend = "auto"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -124,34 +129,62 @@ class StrideSSM(nn.Module):
     @torch.no_grad()
     def forward_cpu_inference(self, x: torch.Tensor) -> torch.Tensor:
         """`forward` without autograd, laid out for CPUs (what engine/numpy_runtime.py does in numpy): channels
-        stay last and contiguous throughout, and the scan runs time-major, so no reordering ever moves single
-        floats across the sequence axis. Tests hold it equal to `forward`'s differentiable path."""
+        stay last and contiguous, and the scan runs time-major, (L, b, K, .), so each scan step reads one
+        contiguous slice. Tests hold it equal to `forward`'s differentiable path.
+
+        Rearranged where it saves passes over memory, same sums: the projections of the reversed directions come
+        from the forward-order activations (one product per order, then reversed), and the skip term D u is added
+        after the directions are mapped back, where it is (D_0 + D_2) xa + (D_1 + D_3) xc."""
         b, t, j, _ = x.shape
         di, n, r, k = self.cfg.d_inner, self.cfg.d_state, self.cfg.dt_rank, self.cfg.directions
         length = t * j
         xi, z = self.in_proj(x).chunk(2, dim=-1)  # (b, T, J, di) each
-        z = F.silu(z)
         offset = self.offset_conv(xi.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (b, T, J, 2 k^2)
         xc = F.silu(deform_conv_depthwise_channels_last(xi.contiguous(), offset, self.conv.weight, self.conv.bias))
-        xa = xc + xc[:, :, self.anchor2] + xc[:, :, self.anchor3]
+        xa = torch.matmul(self.anchor_sum, xc)  # xc + xc[:, :, anchor2] + xc[:, :, anchor3], as one product
 
-        u = x.new_empty(k, length, b, di)  # the four scan orders, time-major
-        u[0] = xa.permute(1, 2, 0, 3).reshape(length, b, di)  # frame-major
-        u[1] = xc.permute(2, 1, 0, 3).reshape(length, b, di)  # joint-major
-        u[2] = u[0].flip(0)
-        u[3] = u[1].flip(0)
-        x_dbl = torch.bmm(u.view(k, length * b, di), self.x_proj_weight.transpose(1, 2))  # (K, L b, R + 2N)
-        dt = torch.bmm(x_dbl[..., :r], self.dt_proj_weight.transpose(1, 2))  # (K, L b, di)
-        delta = F.softplus(dt + self.dt_proj_bias[:, None, :]).view(k, length, b, di)
-        B = x_dbl[..., r:r + n].reshape(k, length, b, n)
-        C = x_dbl[..., r + n:].reshape(k, length, b, n)
-        A = -torch.exp(self.A_log.float()).view(k, di, n).transpose(1, 2)  # (K, N, di)
-        y = selective_scan_time_major(u, delta, A, B, C, self.D.view(k, di))  # (K, L, b, di)
+        def frame_major(v: torch.Tensor) -> torch.Tensor:  # (b, T, J, c) -> (T, J, b, c): t0j0 t0j1 ...
+            return v.permute(1, 2, 0, 3)
 
-        frame_major = (y[0] + y[2].flip(0)).view(t, j, b, di)
-        joint_major = (y[1] + y[3].flip(0)).view(j, t, b, di).transpose(0, 1)
-        y = (frame_major + joint_major).permute(2, 0, 1, 3)  # (b, T, J, di)
-        return self.out_proj(self.out_norm(y) * z)
+        def joint_major(v: torch.Tensor) -> torch.Tensor:  # (b, T, J, c) -> (J, T, b, c): j0t0 j0t1 ...
+            return v.permute(2, 1, 0, 3)
+
+        # the four scan orders, time-major: frame-major, joint-major, and the two reversed (flip (T, J) together)
+        u = x.new_empty(length, b, k, di)
+        u[:, :, 0].view(t, j, b, di).copy_(frame_major(xa))
+        u[:, :, 1].view(j, t, b, di).copy_(joint_major(xc))
+        u[:, :, 2] = u[:, :, 0].flip(0)
+        u[:, :, 3] = u[:, :, 1].flip(0)
+        w = self.x_proj_weight  # (K, R + 2N, di)
+        proj_a = torch.matmul(xa, torch.cat([w[0], w[2]]).t()).view(b, t, j, 2, -1)  # directions 0 and 2
+        proj_c = torch.matmul(xc, torch.cat([w[1], w[3]]).t()).view(b, t, j, 2, -1)  # directions 1 and 3
+        x_dbl = x.new_empty(length, b, k, r + 2 * n)
+        x_dbl[:, :, 0].view(t, j, b, -1).copy_(frame_major(proj_a[..., 0, :]))
+        x_dbl[:, :, 2].view(t, j, b, -1).copy_(frame_major(proj_a[..., 1, :]).flip(0, 1))
+        x_dbl[:, :, 1].view(j, t, b, -1).copy_(joint_major(proj_c[..., 0, :]))
+        x_dbl[:, :, 3].view(j, t, b, -1).copy_(joint_major(proj_c[..., 1, :]).flip(0, 1))
+        # dt_proj of all four directions as one product with a block-diagonal (K R, K di) weight
+        dt = torch.addmm(self.dt_proj_bias.reshape(-1), x_dbl[..., :r].reshape(length * b, k * r),
+                         torch.block_diag(*self.dt_proj_weight.transpose(1, 2)))
+        delta = F.softplus(dt).view(length, b, k, di)
+        A = -torch.exp(self.A_log.float()).view(k, di, n).transpose(1, 2).contiguous()  # (K, N, di)
+        y = selective_scan_time_major(u, delta, A, x_dbl[..., r:r + n], x_dbl[..., r + n:])  # (L, b, K, di)
+
+        D = self.D.view(k, di)
+        ys = torch.add(frame_major_to_grid(y[:, :, 0] + y[:, :, 2].flip(0), t, j),
+                       joint_major_to_grid(y[:, :, 1] + y[:, :, 3].flip(0), t, j), out=torch.empty_like(xc))
+        ys.addcmul_(D[0] + D[2], xa).addcmul_(D[1] + D[3], xc)  # (b, T, J, di)
+        return self.out_proj(self.out_norm(ys) * F.silu(z))
+
+
+def frame_major_to_grid(v: torch.Tensor, t: int, j: int) -> torch.Tensor:
+    """(T J, b, c) frame-major -> (b, T, J, c) view."""
+    return v.view(t, j, *v.shape[1:]).permute(2, 0, 1, 3)
+
+
+def joint_major_to_grid(v: torch.Tensor, t: int, j: int) -> torch.Tensor:
+    """(J T, b, c) joint-major -> (b, T, J, c) view."""
+    return v.view(j, t, *v.shape[1:]).permute(2, 1, 0, 3)
 
 
 class Mlp(nn.Module):

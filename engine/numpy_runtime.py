@@ -64,40 +64,48 @@ def gelu(x: np.ndarray) -> np.ndarray:
     return F32(0.5) * x * (F32(1) + erf(x * F32(1 / math.sqrt(2))))
 
 
+def block_diagonal(blocks: np.ndarray) -> np.ndarray:
+    """(K, r, c) -> (K r, K c) with the blocks on the diagonal."""
+    k, r, c = blocks.shape
+    out = np.zeros((k * r, k * c), F32)
+    for i in range(k):
+        out[i * r:(i + 1) * r, i * c:(i + 1) * c] = blocks[i]
+    return out
+
+
 # ------------------------------------------------------------------------------------------------------- the scan
 def selective_scan(u: np.ndarray, delta: np.ndarray, A: np.ndarray, B: np.ndarray, C: np.ndarray,
-                   D: np.ndarray, block: int = 16) -> np.ndarray:
-    """Mamba-1 selective scan. u, delta (K, L, b, d) with delta already softplus'd; A (K, N, d) < 0;
-    B, C (K, L, b, N); D (K, d). Returns y (K, L, b, d):
+                   D: np.ndarray | None = None, block: int = 8) -> np.ndarray:
+    """Mamba-1 selective scan, time-major. u, delta (L, b, K, d) with delta already softplus'd; A (K, N, d) < 0;
+    B, C (L, b, K, N); D (K, d) or None. Returns y (L, b, K, d):
         h_t = exp(delta_t A) h_{t-1} + delta_t B_t u_t,   y_t = <C_t, h_t> + D u_t
-    """
-    k, length, b, d = u.shape
+    The loop is bound by passes over memory: time-major inputs make each block of steps a contiguous slice, and
+    `block` steps of (b, K, N, d) buffers stay in L2 cache. einsum forms the outer product and the <C, h>
+    contraction faster than broadcasting ufuncs or matmul on such small stacks."""
+    length, b, k, d = u.shape
     n = A.shape[1]
     blk = max(1, min(block, length))
-    decay = np.empty((blk, k, b, n, d), F32)
-    states = np.empty((blk, k, b, n, d), F32)
-    y = np.empty((length, k, b, d), F32)
+    decay = np.empty((blk, b, k, n, d), F32)
+    states = np.empty((2, blk, b, k, n, d), F32)  # two blocks' states, used in turn: the carried state stays put
+    y = np.empty((length, b, k, d), F32)
     du = delta * u
-    Ct = np.ascontiguousarray(C.transpose(1, 0, 2, 3))  # (L, K, b, N)
-    Ab = A[:, None]  # (K, 1, N, d)
-    h = np.zeros((k, b, n, d), F32)
-    for s in range(0, length, blk):
+    dl = delta[:, :, :, None, :]
+    h = np.zeros((b, k, n, d), F32)
+    for i, s in enumerate(range(0, length, blk)):
         e = min(length, s + blk)
-        a, hs = decay[:e - s], states[:e - s]
-        np.multiply(delta[:, s:e, :, None, :].transpose(1, 0, 2, 3, 4), Ab, out=a)
+        a, hs = decay[:e - s], states[i % 2, :e - s]
+        np.multiply(dl[s:e], A, out=a)
         np.exp(a, out=a)  # exp(delta_t A)
-        np.multiply(du[:, s:e, :, None, :].transpose(1, 0, 2, 3, 4),
-                    B[:, s:e, :, :, None].transpose(1, 0, 2, 3, 4), out=hs)  # delta_t B_t u_t
-        prev = h
-        for i in range(e - s):
-            ai, hi = a[i], hs[i]
-            np.multiply(ai, prev, out=ai)
-            np.add(hi, ai, out=hi)
-            prev = hi
-        np.copyto(h, prev)
-        y[s:e] = np.einsum("mkbnd,mkbn->mkbd", hs, Ct[s:e])  # <C_t, h_t>
-    y = y.transpose(1, 0, 2, 3)  # (K, L, b, d)
-    return y + D[:, None, None, :] * u
+        np.einsum("mbkd,mbkn->mbknd", du[s:e], B[s:e], out=hs)  # delta_t B_t u_t
+        for t in range(e - s):
+            at, ht = a[t], hs[t]
+            np.multiply(at, h, out=at)
+            np.add(ht, at, out=ht)
+            h = ht
+        np.einsum("mbknd,mbkn->mbkd", hs, C[s:e], out=y[s:e])  # <C_t, h_t>
+    if D is not None:
+        y += D * u
+    return y
 
 
 # ------------------------------------------------------------------------------------------------ the convolutions
@@ -119,43 +127,44 @@ def conv3x3_dense(x: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.nda
     return out
 
 
-def deform_conv_depthwise(x: np.ndarray, offset: np.ndarray, weight: np.ndarray, bias: np.ndarray) -> np.ndarray:
+def deform_conv_depthwise(x: np.ndarray, offset: np.ndarray, weight: np.ndarray, bias: np.ndarray,
+                          rows_per_chunk: int = 32) -> np.ndarray:
     """engine/deform_conv.py in channels-last numpy: x (b, H, W, c), offset (b, H, W, 2 k*k) in torchvision's
     layout (channel 2i = shift along H, 2i + 1 along W, tap i = ky * k + kx), weight (c, 1, k, k), bias (c,).
-    Bilinear taps; neighbours outside the grid read zero (they index an appended zero row)."""
+    Bilinear taps; neighbours outside the grid read zero (they index an appended zero row).
+
+    Each output point sums k*k taps x 4 bilinear corners. Rows of x are scaled by every tap's per-channel weight
+    once, so an output row is one weighted sum of 4 k*k gathered rows: one gather and one einsum per chunk of
+    output rows (small enough to stay in cache) instead of a gather, a product and a sum per tap and corner."""
     b, height, width, c = x.shape
     k = weight.shape[-1]
-    hw = height * width
-    rows = np.concatenate([x.reshape(b * hw, c), np.zeros((1, c), F32)])
-    zero_row = b * hw
-    grid_y = np.arange(height, dtype=F32)[None, :, None]
-    grid_x = np.arange(width, dtype=F32)[None, None, :]
-    batch_base = (np.arange(b) * hw)[:, None, None]
-    w_taps = weight.reshape(c, k * k)
+    taps, hw = k * k, height * width
+    scaled = np.empty((b * hw * taps + 1, c), F32)  # row (point, tap): x[point] * weight[:, tap]; last row zero
+    np.multiply(x.reshape(b * hw, 1, c), weight.reshape(c, taps).T, out=scaled[:-1].reshape(b * hw, taps, c))
+    scaled[-1] = 0
+    zero_row = b * hw * taps
+    ky, kx = np.divmod(np.arange(taps), k)
+    py = np.arange(height, dtype=F32)[:, None, None] + (ky - k // 2).astype(F32) + offset[..., 0::2]  # (b, H, W, taps)
+    px = np.arange(width, dtype=F32)[None, :, None] + (kx - k // 2).astype(F32) + offset[..., 1::2]
+    y0, x0 = np.floor(py), np.floor(px)
+    ly, lx = py - y0, px - x0
+    y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
+    first_row = (np.arange(b) * hw)[:, None, None, None]
+    index = np.empty((b, height, width, taps, 4), np.int64)
+    weights = np.empty((b, height, width, taps, 4), F32)
+    corners = ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx), (1, 0, ly * (1 - lx)), (1, 1, ly * lx))
+    for corner, (dy, dx, w) in enumerate(corners):
+        yy, xx = y0 + dy, x0 + dx
+        inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
+        index[..., corner] = np.where(inside, (first_row + yy * width + xx) * taps + np.arange(taps), zero_row)
+        weights[..., corner] = w
+    index = index.reshape(b * hw, taps * 4)
+    weights = weights.reshape(b * hw, taps * 4)
     out = np.empty((b * hw, c), F32)
-    out[:] = bias
-    acc = np.empty((b * hw, c), F32)
-    buf = np.empty((b * hw, c), F32)
-    for tap in range(k * k):
-        ky, kx = divmod(tap, k)
-        py = grid_y + F32(ky - k // 2) + offset[..., 2 * tap]  # (b, H, W)
-        px = grid_x + F32(kx - k // 2) + offset[..., 2 * tap + 1]
-        y0, x0 = np.floor(py), np.floor(px)
-        ly, lx = py - y0, px - x0
-        y0, x0 = y0.astype(np.int64), x0.astype(np.int64)
-        first = True
-        for dy, dx, w in ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx), (1, 0, ly * (1 - lx)), (1, 1, ly * lx)):
-            yy, xx = y0 + dy, x0 + dx
-            inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
-            index = np.where(inside, batch_base + yy * width + xx, zero_row).reshape(-1)
-            target = acc if first else buf
-            np.take(rows, index, axis=0, out=target)
-            target *= w.reshape(-1, 1)
-            if not first:
-                acc += buf
-            first = False
-        acc *= w_taps[:, tap]
-        out += acc
+    for s in range(0, b * hw, rows_per_chunk):
+        e = min(b * hw, s + rows_per_chunk)
+        np.einsum("pm,pmc->pc", weights[s:e], scaled.take(index[s:e], axis=0), out=out[s:e])
+    out += bias
     return out.reshape(b, height, width, c)
 
 
@@ -164,7 +173,7 @@ class NumpySasMamba:
     """SasMamba forward from a state_dict's arrays (names as in engine/model.py) and its config fields."""
 
     def __init__(self, arrays: dict[str, np.ndarray], config: dict, *, threads: int | None = None,
-                 scan_block: int = 16) -> None:
+                 scan_block: int = 8) -> None:
         self.cfg = dict(config)
         self.p = {name: np.ascontiguousarray(value, dtype=F32) for name, value in arrays.items()}
         self.dim = int(config["dim"])
@@ -179,6 +188,9 @@ class NumpySasMamba:
         self._check_arrays()
         self.anchor2 = np.arange(self.joints) // 2 * 2
         self.anchor3 = np.arange(self.joints) // 3 * 3
+        self.anchor_sum = np.eye(self.joints, dtype=F32)  # row j sums joint j and its stride-2 and -3 anchors
+        for anchor in (self.anchor2, self.anchor3):
+            self.anchor_sum[np.arange(self.joints), anchor] += 1
         self._ssm_cache: dict[str, dict] = {}
 
     def _check_arrays(self) -> None:
@@ -197,12 +209,15 @@ class NumpySasMamba:
         """Per-block scan parameters in the runtime's layouts, computed once."""
         if prefix not in self._ssm_cache:
             p, k, di, n = self.p, 4, self.d_inner, self.d_state
+            x_proj = p[prefix + "x_proj_weight"]  # (K, R + 2N, d)
             self._ssm_cache[prefix] = {
                 "A": (-np.exp(p[prefix + "A_log"])).reshape(k, di, n).transpose(0, 2, 1).copy(),  # (K, N, d)
-                "D": p[prefix + "D"].reshape(k, di),
-                "dt_bias": p[prefix + "dt_proj_bias"].reshape(k, 1, 1, di),
-                "x_proj_t": p[prefix + "x_proj_weight"].transpose(0, 2, 1).copy(),  # (K, d, R + 2N)
-                "dt_proj_t": p[prefix + "dt_proj_weight"].transpose(0, 2, 1).copy(),  # (K, R, d)
+                "D_a": p[prefix + "D"].reshape(k, di)[0::2].sum(0),  # directions 0 and 2 read xa
+                "D_c": p[prefix + "D"].reshape(k, di)[1::2].sum(0),  # directions 1 and 3 read xc
+                "dt_bias": p[prefix + "dt_proj_bias"].reshape(k * di),
+                "x_proj_a": np.concatenate([x_proj[0], x_proj[2]]).T.copy(),  # (d, 2 (R + 2N))
+                "x_proj_c": np.concatenate([x_proj[1], x_proj[3]]).T.copy(),
+                "dt_proj_blocks": block_diagonal(p[prefix + "dt_proj_weight"].transpose(0, 2, 1)),  # (K R, K d)
                 "in_proj_t": p[prefix + "in_proj.weight"].T.copy(),
                 "out_proj_t": p[prefix + "out_proj.weight"].T.copy(),
             }
@@ -217,25 +232,35 @@ class NumpySasMamba:
         xi, z = xz[..., :di], silu(xz[..., di:])
         offset = conv3x3_dense(xi, p[prefix + "offset_conv.weight"], p[prefix + "offset_conv.bias"])
         xc = silu(deform_conv_depthwise(xi, offset, p[prefix + "conv.weight"], p[prefix + "conv.bias"]))
-        xa = xc + xc[:, :, self.anchor2] + xc[:, :, self.anchor3]  # stride-2/3 group anchors
+        xa = self.anchor_sum @ xc  # xc + xc[:, :, anchor2] + xc[:, :, anchor3]: the stride-2/3 group anchors
 
-        # the four scan orders, time-major: (K, L, b, di)
-        u = np.empty((4, length, b, di), F32)
-        u[0] = xa.transpose(1, 2, 0, 3).reshape(length, b, di)  # frame-major t0j0 t0j1 ...
-        u[1] = xc.transpose(2, 1, 0, 3).reshape(length, b, di)  # joint-major j0t0 j0t1 ...
-        u[2] = u[0, ::-1]
-        u[3] = u[1, ::-1]
-        x_dbl = (u.reshape(4, length * b, di) @ q["x_proj_t"]).reshape(4, length, b, r + 2 * n)
-        dt = (x_dbl[..., :r].reshape(4, length * b, r) @ q["dt_proj_t"]).reshape(4, length, b, di)
-        delta = softplus(dt + q["dt_bias"])  # (K, L, b, di)
+        # the four scan orders, time-major (L, b, K, .): frame-major t0j0 t0j1 ..., joint-major j0t0 j0t1 ...,
+        # and both reversed. Projections of the reversed orders come from the forward-order activations (one
+        # product per order), and D u is added after mapping back, as (D_0 + D_2) xa + (D_1 + D_3) xc.
+        u = np.empty((length, b, 4, di), F32)
+        u[:, :, 0].reshape(t, j, b, di)[:] = xa.transpose(1, 2, 0, 3)
+        u[:, :, 1].reshape(j, t, b, di)[:] = xc.transpose(2, 1, 0, 3)
+        u[:, :, 2] = u[::-1, :, 0]
+        u[:, :, 3] = u[::-1, :, 1]
+        proj_a = linear(xa, q["x_proj_a"]).reshape(b, t, j, 2, -1)  # directions 0 and 2
+        proj_c = linear(xc, q["x_proj_c"]).reshape(b, t, j, 2, -1)  # directions 1 and 3
+        x_dbl = np.empty((length, b, 4, r + 2 * n), F32)
+        x_dbl[:, :, 0].reshape(t, j, b, -1)[:] = proj_a[..., 0, :].transpose(1, 2, 0, 3)
+        x_dbl[:, :, 2].reshape(t, j, b, -1)[:] = proj_a[:, ::-1, ::-1, 1, :].transpose(1, 2, 0, 3)
+        x_dbl[:, :, 1].reshape(j, t, b, -1)[:] = proj_c[..., 0, :].transpose(2, 1, 0, 3)
+        x_dbl[:, :, 3].reshape(j, t, b, -1)[:] = proj_c[:, ::-1, ::-1, 1, :].transpose(2, 1, 0, 3)
+        # dt_proj of all four directions as one product with a block-diagonal (K R, K di) weight
+        dt = linear(x_dbl[..., :r].reshape(length * b, 4 * r), q["dt_proj_blocks"], q["dt_bias"])
+        delta = softplus(dt).reshape(length, b, 4, di)
         B = np.ascontiguousarray(x_dbl[..., r:r + n])
         C = np.ascontiguousarray(x_dbl[..., r + n:])
-        y = selective_scan(u, delta, q["A"], B, C, q["D"], block=self.scan_block)  # (K, L, b, di)
+        y = selective_scan(u, delta, q["A"], B, C, block=self.scan_block)  # (L, b, K, di)
 
-        frame_major = (y[0] + y[2, ::-1]).reshape(t, j, b, di)
-        joint_major = (y[1] + y[3, ::-1]).reshape(j, t, b, di).transpose(1, 0, 2, 3)
-        y = (frame_major + joint_major).transpose(2, 0, 1, 3)  # (b, T, J, di)
-        y = layer_norm(y, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5) * z
+        ys = (y[:, :, 0] + y[::-1, :, 2]).reshape(t, j, b, di).transpose(2, 0, 1, 3)
+        ys = ys + (y[:, :, 1] + y[::-1, :, 3]).reshape(j, t, b, di).transpose(2, 1, 0, 3)
+        ys += q["D_a"] * xa
+        ys += q["D_c"] * xc
+        y = layer_norm(ys, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5) * z
         return linear(y, q["out_proj_t"])
 
     def _block(self, x: np.ndarray, prefix: str) -> np.ndarray:

@@ -85,6 +85,8 @@ def test_backends_agree_and_auto_picks_torch_here(xs_weights, walking):
     assert auto.backend == ("cuda" if "cuda" in available_backends() else "torch")
     clip = walking.replace(xy=walking.xy[:300], conf=walking.conf[:300])
     pose_t = Lifter.load(weights=xs_weights, backend="torch").lift(clip)
+    threaded = Lifter.load(weights=xs_weights, backend="torch", threads=2, batch=3).lift(clip)  # batch split
+    np.testing.assert_allclose(threaded.joints_mm, pose_t.joints_mm, rtol=1e-5, atol=1e-3)
     pose_n = Lifter.load(weights=xs_weights, backend="numpy").lift(clip)
     assert pose_t.joints_mm.shape == (300, 17, 3) and pose_t.space == "camera" and pose_t.fps == 50
     assert np.abs(pose_t.joints_mm - pose_n.joints_mm).max() / np.abs(pose_t.joints_mm).max() < 1e-4

@@ -63,11 +63,10 @@ def test_numpy_scan_equals_reference():
     g, n = B.shape[1], B.shape[2]
     d = gd // g
     dl = F.softplus(delta + bias[:, None]).numpy()
-    as_np = lambda t: t.reshape(b, g, -1, length).permute(1, 3, 0, 2).numpy()  # noqa: E731  (K, L, b, d|n)
-    y = npr.selective_scan(as_np(u), np.ascontiguousarray(as_np(torch.from_numpy(dl))),
-                           A.reshape(g, d, n).transpose(1, 2).numpy(), as_np(B), as_np(C), D.reshape(g, d).numpy(),
-                           block=7)
-    np.testing.assert_allclose(y.transpose(2, 0, 3, 1).reshape(b, gd, length), ref, atol=1e-5, rtol=1e-5)
+    as_np = lambda t: t.reshape(b, g, -1, length).permute(3, 0, 1, 2).contiguous().numpy()  # noqa: E731  (L, b, K, d|n)
+    y = npr.selective_scan(as_np(u), as_np(torch.from_numpy(dl)), A.reshape(g, d, n).transpose(1, 2).numpy(),
+                           as_np(B), as_np(C), D.reshape(g, d).numpy(), block=7)
+    np.testing.assert_allclose(y.transpose(1, 2, 3, 0).reshape(b, gd, length), ref, atol=1e-5, rtol=1e-5)
 
 
 def test_deform_conv_zero_offsets_is_depthwise_conv_and_paths_agree():
