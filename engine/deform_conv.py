@@ -45,55 +45,6 @@ def deform_conv2d_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch
     return out
 
 
-@torch.no_grad()
-def deform_conv_depthwise_channels_last(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
-                                        bias: torch.Tensor | None) -> torch.Tensor:
-    """Same result as `deform_conv2d_depthwise` on channels-last tensors, for CPU inference (no autograd):
-    x (b, H, W, c), offset (b, H, W, 2 k*k) -> (b, H, W, c). Several times faster.
-
-    Bilinear sampling of one tap is a weighted sum of 4 rows of x (one per corner) for every output point, which
-    `embedding_bag` computes as a single fused gather-and-sum; the tap's per-channel weight then scales it into
-    the output. Neighbours outside the grid read an appended zero row.
-    """
-    b, height, width, c = x.shape
-    k = weight.shape[-1]
-    taps, hw = k * k, height * width
-    rows = torch.cat([x.reshape(b * hw, c), x.new_zeros(1, c)])
-    zero_row = b * hw
-    tap = torch.arange(taps, device=x.device)
-    ky, kx = tap // k, tap % k
-    off = offset.permute(3, 0, 1, 2)  # (2 taps, b, H, W)
-    py = torch.arange(height, device=x.device).view(1, 1, height, 1) + (ky - k // 2).view(taps, 1, 1, 1) + off[0::2]
-    px = torch.arange(width, device=x.device).view(1, 1, 1, width) + (kx - k // 2).view(taps, 1, 1, 1) + off[1::2]
-    y0, x0 = torch.floor(py), torch.floor(px)  # (taps, b, H, W)
-    ly, lx = py - y0, px - x0
-    y0, x0 = y0.long(), x0.long()
-    first_row = (torch.arange(b, device=x.device) * hw).view(1, b, 1, 1)
-    index, weights = [], []
-    for dy, dx, w in ((0, 0, (1 - ly) * (1 - lx)), (0, 1, (1 - ly) * lx), (1, 0, ly * (1 - lx)), (1, 1, ly * lx)):
-        yy, xx = y0 + dy, x0 + dx
-        inside = (yy >= 0) & (yy < height) & (xx >= 0) & (xx < width)
-        index.append(torch.where(inside, first_row + yy * width + xx, zero_row))
-        weights.append(w)
-    index = torch.stack(index, -1).view(taps, b * hw, 4)
-    weights = torch.stack(weights, -1).view(taps, b * hw, 4)
-    tap_weight = weight.reshape(c, taps).t().contiguous()  # (taps, c)
-    out = x.new_empty(b * hw, c)
-    out[:] = bias if bias is not None else 0
-    for t in range(taps):
-        sampled = F.embedding_bag(index[t], rows, per_sample_weights=weights[t], mode="sum")  # (b H W, c)
-        out.addcmul_(sampled, tap_weight[t])
-    return out.view(b, height, width, c)
-
-
-def deform_conv2d_depthwise_sparse(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
-                                   bias: torch.Tensor | None) -> torch.Tensor:
-    """`deform_conv_depthwise_channels_last` for (b, c, H, W) tensors."""
-    out = deform_conv_depthwise_channels_last(x.permute(0, 2, 3, 1).contiguous(), offset.permute(0, 2, 3, 1),
-                                              weight, bias)
-    return out.permute(0, 3, 1, 2)
-
-
 def _bilinear_corners(offset: torch.Tensor, k: int) -> list[tuple[torch.Tensor, ...]]:
     """Per corner of the bilinear cell: (source row, weight, d weight / dy, d weight / dx), each of shape
     (b H W taps,), rows ordered (batch, point, tap). A source row indexes the (b H W, c) channels-last input;
@@ -120,6 +71,40 @@ def _bilinear_corners(offset: torch.Tensor, k: int) -> list[tuple[torch.Tensor, 
         row = batch_row + yy.clamp(0, height - 1) * width + xx.clamp(0, width - 1)
         corners.append(tuple(t.reshape(-1) for t in (row, w * inside, w_dy * inside, w_dx * inside)))
     return corners
+
+
+@torch.no_grad()
+def deform_conv_depthwise_channels_last(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                                        bias: torch.Tensor | None) -> torch.Tensor:
+    """Same result as `deform_conv2d_depthwise` on channels-last tensors, for CPU inference (no autograd):
+    x (b, H, W, c), offset (b, H, W, 2 k*k) -> (b, H, W, c). Several times faster.
+
+    Bilinear sampling of one tap is a weighted sum of 4 rows of x (one per corner) for every output point, which
+    `embedding_bag` computes as a single fused gather-and-sum; the tap's per-channel weight then scales it into
+    the output. Corners outside the grid carry weight zero (`_bilinear_corners`).
+    """
+    b, height, width, c = x.shape
+    k = weight.shape[-1]
+    taps, hw = k * k, height * width
+    rows = x.reshape(b * hw, c)
+    corners = _bilinear_corners(offset.permute(0, 3, 1, 2), k)  # per corner, rows ordered (batch, point, tap)
+    index = torch.stack([row for row, *_ in corners], -1).view(b * hw, taps, 4).transpose(0, 1).contiguous()
+    weights = torch.stack([w for _, w, *_ in corners], -1).view(b * hw, taps, 4).transpose(0, 1).contiguous()
+    tap_weight = weight.reshape(c, taps).t().contiguous()  # (taps, c)
+    out = x.new_empty(b * hw, c)
+    out[:] = bias if bias is not None else 0
+    for t in range(taps):
+        sampled = F.embedding_bag(index[t], rows, per_sample_weights=weights[t], mode="sum")  # (b H W, c)
+        out.addcmul_(sampled, tap_weight[t])
+    return out.view(b, height, width, c)
+
+
+def deform_conv2d_depthwise_inference(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor,
+                                   bias: torch.Tensor | None) -> torch.Tensor:
+    """`deform_conv_depthwise_channels_last` for (b, c, H, W) tensors."""
+    out = deform_conv_depthwise_channels_last(x.permute(0, 2, 3, 1).contiguous(), offset.permute(0, 2, 3, 1),
+                                              weight, bias)
+    return out.permute(0, 3, 1, 2)
 
 
 def _sample(rows: torch.Tensor, corners: list[tuple[torch.Tensor, ...]]) -> torch.Tensor:
@@ -211,7 +196,7 @@ class DeformableDepthwiseConv(nn.Module):
 
     `impl` picks the implementation (all compute the same thing): "torchvision" (its kernel), "gather"
     (`deform_conv2d_depthwise`, autograd through gathers), "fused" (`DepthwiseDeformConvFunction`), or "auto":
-    torchvision on CUDA when it imports, the sparse product for CPU inference without autograd, else gather.
+    torchvision on CUDA when it imports, the embedding_bag gather for CPU inference without autograd, else gather.
     """
 
     def __init__(self, channels: int, kernel_size: int = 3) -> None:
@@ -235,7 +220,7 @@ class DeformableDepthwiseConv(nn.Module):
             return _torchvision_deform()(x, offset, self.weight, self.bias, padding=k // 2)
         if impl == "auto" and not x.is_cuda and not (torch.is_grad_enabled() and (
                 x.requires_grad or offset.requires_grad or self.weight.requires_grad)):
-            return deform_conv2d_depthwise_sparse(x, offset, self.weight, self.bias)
+            return deform_conv2d_depthwise_inference(x, offset, self.weight, self.bias)
         fn = deform_conv2d_depthwise_fused if impl == "fused" else deform_conv2d_depthwise
         # like torchvision under autocast: compute in the weights' precision (sampling positions up to 242 need
         # fp32; bf16 keeps 8 bits), hand back x's dtype

@@ -13,7 +13,7 @@ from engine.deform_conv import (
     DepthwiseDeformConvFunction,
     deform_conv2d_depthwise,
     deform_conv2d_depthwise_fused,
-    deform_conv2d_depthwise_sparse,
+    deform_conv2d_depthwise_inference,
 )
 from engine.info import mac_counts, parameter_counts
 from engine.model import SasMamba, stride_anchor, stride_anchor_index
@@ -77,13 +77,13 @@ def test_deform_conv_zero_offsets_is_depthwise_conv_and_paths_agree():
     zero = torch.zeros(2, 18, 11, 17)
     plain = F.conv2d(x, weight, bias, padding=1, groups=6)
     assert torch.allclose(deform_conv2d_depthwise(x, zero, weight, bias), plain, atol=1e-5)
-    assert torch.allclose(deform_conv2d_depthwise_sparse(x, zero, weight, bias), plain, atol=1e-5)
+    assert torch.allclose(deform_conv2d_depthwise_inference(x, zero, weight, bias), plain, atol=1e-5)
     to_np = lambda t: t.permute(0, 2, 3, 1).numpy()  # noqa: E731  channels-last
     np.testing.assert_allclose(npr.deform_conv_depthwise(to_np(x), to_np(zero), weight.numpy(), bias.numpy()),
                                to_np(plain), atol=1e-5)
     offset = torch.randn(2, 18, 11, 17, generator=gen) * 3  # many taps land outside the grid
     ref = deform_conv2d_depthwise(x, offset, weight, bias)
-    assert torch.allclose(deform_conv2d_depthwise_sparse(x, offset, weight, bias), ref, atol=1e-5)
+    assert torch.allclose(deform_conv2d_depthwise_inference(x, offset, weight, bias), ref, atol=1e-5)
     np.testing.assert_allclose(npr.deform_conv_depthwise(to_np(x), to_np(offset), weight.numpy(), bias.numpy()),
                                to_np(ref), atol=1e-5)
 
