@@ -38,7 +38,7 @@ from engine.train import lifting_loss
 DEFORM_TIMED = ("torchvision", "gather", "fused")
 GRAD_AGREEMENT = 1e-3  # fp32 model gradients, largest difference relative to each parameter's largest gradient
 SIZES = {"cuda": {"train": 16, "sweep": (16, 32, 64, 128), "infer": (1, 64, 256, 1024), "layer": 16},
-         # the CPU smoke run: small enough to finish in a minute or two; fp32 (CPU sparse ops lack bf16)
+         # the CPU smoke run: small enough to finish in a minute or two; fp32 (the CPU inference path runs in fp32)
          "cpu": {"train": 2, "sweep": (2, 4), "infer": (1, 4), "layer": 1}}
 
 

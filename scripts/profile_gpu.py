@@ -5,7 +5,7 @@
 3. forward time with the "cuda" scan backend against the "torch" one (cuda only).
 
 Usage: python scripts/profile_gpu.py [OUTPUT] [--device cpu]   (default $OUT/profile.txt or ./profile.txt, cuda,
-batch 16). `--device cpu` is a smoke run: batch 1, fp32 (CPU sparse ops lack bf16), no backward
+batch 16). `--device cpu` is a smoke run: batch 1, fp32 (the CPU inference path runs in fp32), no backward
 (CPU backward takes minutes).
 """
 
