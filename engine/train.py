@@ -111,6 +111,7 @@ class Trainer:
             self.val.world, self.val.subject = self.val.world[keep], self.val.subject[keep]
             self.val.keys = self.val.keys[: len(keep)]
         self.epoch, self.step, self.best = 0, 0, math.inf
+        self.epoch_samples = 0  # training samples (clip x camera slot) of the current epoch already seen
         self.gpu_seconds = 0.0
         self.args.out.mkdir(parents=True, exist_ok=True)
         if args.resume and args.resume.exists():
@@ -118,13 +119,15 @@ class Trainer:
         elif args.init_weights:
             self.load_weights(args.init_weights)
 
-    # one epoch = every training clip through each of its subject's 4 camera slots (real or virtual)
+    # one epoch = every training clip through each of its subject's 4 camera slots (real or virtual), in one
+    # order shared by all ranks: global step i takes the next world x batch entries, rank r its r-th share, so the
+    # samples an epoch has consumed do not depend on the number of GPUs (a run resumes on another machine size)
     def epoch_order(self) -> torch.Tensor:
         g = torch.Generator().manual_seed(self.args.seed * 1000 + self.epoch)
-        n = len(self.train.keys) * 4
-        order = torch.randperm(n, generator=g)
-        per_rank = n // self.world
-        return order[self.rank * per_rank:(self.rank + 1) * per_rank]
+        return torch.randperm(len(self.train.keys) * 4, generator=g)
+
+    def steps_per_epoch(self) -> int:
+        return len(self.train.keys) * 4 // (self.world * self.args.batch)
 
     def run(self) -> None:
         args = self.args
@@ -136,12 +139,14 @@ class Trainer:
             for g in self.opt.param_groups:
                 g["lr"] = args.lr * args.lr_decay**self.epoch
             order = self.epoch_order()
-            nb = len(order) // args.batch
-            skip = self.step - self.epoch * nb if self.step > self.epoch * nb else 0  # resumed mid-epoch
+            nb = self.steps_per_epoch()
+            per_step = self.world * args.batch
+            skip = min(self.epoch_samples // per_step, nb)  # resumed mid-epoch
             self.model.train()
             t_epoch, losses = time.time(), []
             for i in range(skip, nb):
-                idx = order[i * args.batch:(i + 1) * args.batch].to(self.device)
+                first = i * per_step + self.rank * args.batch
+                idx = order[first:first + args.batch].to(self.device)
                 clip, cam = idx // 4, idx % 4
                 x, y = make_batch(self.train.world[clip], self.train.subject[clip], cam, self.bank, batch_gen,
                                   virtual_p=args.virtual_p, flip_p=args.flip_p, noise_p=args.noise_p)
@@ -153,6 +158,7 @@ class Trainer:
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
                 self.opt.step()
                 self.step += 1
+                self.epoch_samples = (i + 1) * per_step
                 losses.append(loss.item())
                 if self.rank == 0 and self.step % 100 == 0:
                     print(f"epoch {self.epoch} step {self.step} loss {np.mean(losses[-100:]):.5f} "
@@ -172,6 +178,7 @@ class Trainer:
                 self.save("last.pt")
                 break
             self.epoch += 1
+            self.epoch_samples = 0
             metrics = self.validate()
             record = {"epoch": self.epoch, "step": self.step, "train_loss": float(np.mean(losses)) if losses else None,
                       "lr": self.opt.param_groups[0]["lr"], "epoch_seconds": time.time() - t_epoch,
@@ -195,9 +202,10 @@ class Trainer:
         cams = h36m.load_cameras()
         errors_full, errors_depth = [], []
         gen = torch.Generator(device=self.device).manual_seed(0)
+        mine = torch.arange(self.rank, len(self.val.keys), self.world, device=self.device)  # this rank's share
         for cam_i in range(4):
-            for s in range(0, len(self.val.keys), 64):
-                world, subj = self.val.world[s:s + 64], self.val.subject[s:s + 64]
+            for s in range(0, len(mine), 64):
+                world, subj = self.val.world[mine[s:s + 64]], self.val.subject[mine[s:s + 64]]
                 cam_idx = torch.full_like(subj, cam_i)
                 x, y = make_batch(world, subj, cam_idx, self.bank, gen, virtual_p=0, flip_p=0, noise_p=0)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
@@ -214,14 +222,18 @@ class Trainer:
                     errors_full.append(np.linalg.norm(full - gt, axis=-1).mean())
                     errors_depth.append(np.linalg.norm(depth - gt, axis=-1).mean())
         self.model.train()
-        return {"val_p1_mm": float(np.mean(errors_full)), "val_p1_depth_only_mm": float(np.mean(errors_depth))}
+        sums = torch.tensor([sum(errors_full), sum(errors_depth), len(errors_full)], dtype=torch.float64,
+                            device=self.device)
+        if self.distributed:
+            dist.all_reduce(sums)
+        return {"val_p1_mm": float(sums[0] / sums[2]), "val_p1_depth_only_mm": float(sums[1] / sums[2])}
 
     def save(self, name: str) -> None:
         if self.rank != 0:
             return
         state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "epoch": self.epoch,
                  "step": self.step, "best": self.best, "config": self.cfg.to_dict(), "args": vars(self.args),
-                 "gpu_seconds": self.gpu_seconds}
+                 "gpu_seconds": self.gpu_seconds, "epoch_samples": self.epoch_samples, "world": self.world}
         tmp = self.args.out / (name + ".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.args.out / name)
@@ -234,7 +246,7 @@ class Trainer:
             raise ValueError(f"{path} holds a {meta['config']} model, not {self.cfg.to_dict()}")
         self.model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
         self.epoch = int(meta.get("epochs") or 0)
-        self.step = self.epoch * (len(self.train.keys) * 4 // self.world // self.args.batch)
+        self.step = self.epoch * self.steps_per_epoch()
         self.gpu_seconds = float((meta.get("checkpoint") or {}).get("gpu_seconds") or 0.0)
         if self.rank == 0:
             print(f"initialised from {path}: epoch {self.epoch}", flush=True)
@@ -245,6 +257,11 @@ class Trainer:
         if "opt" in state:
             self.opt.load_state_dict(state["opt"])
         self.epoch, self.step = state.get("epoch", 0), state.get("step", 0)
+        if "epoch_samples" in state:
+            self.epoch_samples = state["epoch_samples"]
+        else:  # checkpoints before epoch_samples was recorded: one process, steps of args.batch
+            per_step = state["args"]["batch"]
+            self.epoch_samples = max(0, self.step - self.epoch * (len(self.train.keys) * 4 // per_step)) * per_step
         self.best = state.get("best", math.inf)
         self.gpu_seconds = state.get("gpu_seconds", 0.0)
         if self.rank == 0:

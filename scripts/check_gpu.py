@@ -9,14 +9,15 @@
 - a bf16 training step at batch 16 with each deformable conv implementation, the model's gradients under each
   against torchvision's (fp32), and `recommended_deform_impl`, the fastest (pass it to `python -m engine train
   --deform-impl`); bf16 inference with each;
-- training step time (bf16 autocast) at batch 16-128 with the default implementation and the recommended
+- training step time (bf16 autocast) at batch 4-64 with the default implementation and the recommended
   training batch: the smallest batch that reaches 80% of the best clips per second;
 - inference throughput, fp32 and bf16, batch 1 to 1024 windows.
 Writes JSON to the path given (default $OUT/gpu_check.json) after every section, so a crash or a timeout keeps
 what was measured; a failed section leaves `error_<section>` with its message.
 
-Usage: python scripts/check_gpu.py [OUTPUT] [--quick] [--device cpu --config sasmamba-tiny]
-(`--quick`: kernel agreement only; `--device cpu`: a smoke run of the script itself, figures meaningless).
+Usage: python scripts/check_gpu.py [OUTPUT] [--quick | --choose-impl] [--device cpu --config sasmamba-tiny]
+(`--quick`: kernel agreement only; `--choose-impl`: only what picks the training implementation, about a
+minute; `--device cpu`: a smoke run of the script itself, figures meaningless).
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ from engine.train import lifting_loss
 
 DEFORM_TIMED = ("torchvision", "gather", "fused")
 GRAD_AGREEMENT = 1e-3  # fp32 model gradients, largest difference relative to each parameter's largest gradient
-SIZES = {"cuda": {"train": 16, "sweep": (16, 32, 64, 128), "infer": (1, 64, 256, 1024), "layer": 16},
+SIZES = {"cuda": {"train": 16, "sweep": (4, 8, 16, 32, 64), "infer": (1, 64, 256, 1024), "layer": 16},
          # the CPU smoke run: small enough to finish in a minute or two; fp32 (the CPU inference path runs in fp32)
          "cpu": {"train": 2, "sweep": (2, 4), "infer": (1, 4), "layer": 1}}
 
@@ -328,6 +329,9 @@ def run_checks() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("output", nargs="?", default=os.path.join(os.environ.get("OUT", "."), "gpu_check.json"))
     ap.add_argument("--quick", action="store_true", help="kernel agreement only, no timings")
+    ap.add_argument("--choose-impl", action="store_true",
+                    help="only what picks the training deformable conv (agreement, gradients, step time per "
+                         "implementation): the short check before training on a machine of several GPUs")
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--config", default="sasmamba-s")
     args = ap.parse_args()
@@ -341,14 +345,17 @@ def run_checks() -> None:
     check.section("scan", lambda: check_scan(report, dev))
     if not args.quick:
         layer_batch = SIZES[dev.type]["layer"]
-        check.section("deform_time", lambda: time_deform_conv(report, dev, layer_batch))
-        check.section("anchor", lambda: time_anchor(report, dev, layer_batch))
-        check.section("projections", lambda: time_projections(report, dev, layer_batch))
+        if not args.choose_impl:
+            check.section("deform_time", lambda: time_deform_conv(report, dev, layer_batch))
+            check.section("anchor", lambda: time_anchor(report, dev, layer_batch))
+            check.section("projections", lambda: time_projections(report, dev, layer_batch))
         models = []
         check.section("model", lambda: models.append(SasMamba(args.config).to(dev)))
         sections = (("model_scan", check_model_scan), ("model_grads", compare_model_grads),
                     ("train_by_deform_impl", time_train_by_deform_impl), ("train_batches", time_train_batches),
                     ("inference", time_inference))
+        if args.choose_impl:
+            sections = sections[1:3]
         for name, fn in sections if models else ():
             check.section(name, functools.partial(fn, report, models[0], dev))
     print(json.dumps(report, indent=1))

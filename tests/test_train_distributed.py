@@ -1,0 +1,49 @@
+"""Training under torchrun (two CPU processes, gloo): sharded validation and resuming on another machine size."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import torch
+
+from engine.paths import PROJECT_ROOT
+from engine.train import Trainer, parse_args
+
+ENV_1_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_ROOT)}
+TINY = ["--config", "sasmamba-tiny", "--train-subjects", "S8", "--stride", "2000", "--batch", "2",
+        "--val-max-clips", "3"]
+
+
+def torchrun(args: list[str]) -> None:
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "engine",
+           "train", *TINY, *args]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=ENV_1_THREAD, cwd=PROJECT_ROOT, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+
+
+def test_two_process_epoch_validates_like_one_process_and_resumes_on_one(tmp_path, h36m_dir):
+    out = tmp_path / "ddp"
+    torchrun(["--epochs", "1", "--out", str(out)])
+    record = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    assert record["world_size"] == 2 and record["epoch"] == 1
+    state = torch.load(out / "last.pt", weights_only=False)
+    assert state["epoch_samples"] == 0 and state["world"] == 2
+
+    # each process scores its share of the validation clips; the reduced mean equals one process scoring all
+    one = Trainer(parse_args([*TINY, "--out", str(tmp_path / "one"), "--resume", str(out / "last.pt")]))
+    metrics = one.validate()
+    assert abs(metrics["val_p1_mm"] - record["val_p1_mm"]) < 1e-6 * record["val_p1_mm"]
+    assert abs(metrics["val_p1_depth_only_mm"] - record["val_p1_depth_only_mm"]) < 1e-6 * record["val_p1_mm"]
+
+    # stopped mid-epoch on 2 processes: one process carries on from the same place in the epoch's sample order
+    mid = tmp_path / "mid"
+    torchrun(["--epochs", "1", "--max-steps", "5", "--out", str(mid)])
+    assert torch.load(mid / "last.pt", weights_only=False)["epoch_samples"] == 5 * 2 * 2
+    resumed = Trainer(parse_args([*TINY, "--out", str(mid), "--resume", str(mid / "last.pt"), "--max-steps", "6"]))
+    assert resumed.steps_per_epoch() in (2 * record["step"], 2 * record["step"] + 1)  # steps of 2, not 2 x 2
+    resumed.run()
+    state = torch.load(mid / "last.pt", weights_only=False)
+    assert (state["step"], state["epoch_samples"], state["world"]) == (6, 5 * 2 * 2 + 2, 1)
