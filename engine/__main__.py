@@ -12,6 +12,7 @@ COMMANDS = {
     "train": ".train",
     "evaluate": ".evaluate",
     "lift": ".lift_cli",
+    "validate": ".validate_cli",
 }
 
 

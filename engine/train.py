@@ -21,8 +21,8 @@ import torch.distributed as dist
 from . import h36m
 from .deform_conv import DEFORM_IMPLS
 from .model import SasMamba, get_config
-from .representation import to_camera_mm_exact
 from .train_data import CameraBank, build_clips, make_batch
+from .validation import validate, validation_clips
 
 
 def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -64,17 +64,24 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     ap.add_argument("--deform-impl", default="auto", choices=DEFORM_IMPLS,
                     help="deformable conv implementation (same result; speed differs, see scripts/check_gpu.py)")
-    ap.add_argument("--max-steps", type=int, default=0, help="stop after this many steps (smoke tests)")
+    ap.add_argument("--max-steps", type=int, default=0,
+                    help="stop once the step count, the checkpoint's steps included, reaches this (smoke tests)")
+    ap.add_argument("--run-steps", type=int, default=0,
+                    help="stop after this many steps of this run, whatever step the checkpoint was at (ablations)")
     ap.add_argument("--time-limit", type=float, default=0, help="minutes; stop cleanly and checkpoint")
     ap.add_argument("--save-every", type=float, default=4.0, help="minutes between mid-epoch checkpoints")
     ap.add_argument("--resume", type=Path, help="training checkpoint (.pt) to continue from")
     ap.add_argument("--init-weights", type=Path,
-                    help="start from shipped weights (.npz, e.g. engine/weights/sasmamba-s_h36m.npz): model only, "
-                         "fresh optimiser, epoch count taken from the file")
+                    help="start from shipped weights (.npz, e.g. engine/weights/sasmamba-s_h36m.npz) or a training "
+                         "checkpoint (.pt): model only, fresh optimiser, epoch (and a .pt's place in it) from the file")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--train-subjects", default=",".join(h36m.TRAIN_SUBJECTS))
     ap.add_argument("--val-stride", type=int, default=0, help="validation clip stride (default: clip length)")
     ap.add_argument("--val-max-clips", type=int, default=0)
+    ap.add_argument("--val-robustness", action="store_true",
+                    help="validation also scores noisy 2D and virtual cameras (3x the time; see engine/validation.py)")
+    ap.add_argument("--no-val", action="store_true",
+                    help="no validation at epoch ends (short ablation runs, scored afterwards by `engine validate`)")
     return ap.parse_args(argv)
 
 
@@ -104,12 +111,8 @@ class Trainer:
         subjects = args.train_subjects.split(",")
         self.train = build_clips(subjects, self.cfg.frames, args.stride, validation=False, device=self.device,
                                  bank=self.bank)
-        self.val = build_clips(subjects, self.cfg.frames, args.val_stride or self.cfg.frames, validation=True,
-                               device=self.device, bank=self.bank)
-        if args.val_max_clips:
-            keep = torch.arange(min(args.val_max_clips, len(self.val.keys)), device=self.device)
-            self.val.world, self.val.subject = self.val.world[keep], self.val.subject[keep]
-            self.val.keys = self.val.keys[: len(keep)]
+        self.val = validation_clips(self.cfg.frames, stride=args.val_stride, max_clips=args.val_max_clips,
+                                    subjects=subjects, device=self.device, bank=self.bank)
         self.epoch, self.step, self.best = 0, 0, math.inf
         self.epoch_samples = 0  # training samples (clip x camera slot) of the current epoch already seen
         self.gpu_seconds = 0.0
@@ -118,6 +121,7 @@ class Trainer:
             self.load(args.resume)
         elif args.init_weights:
             self.load_weights(args.init_weights)
+        self.start_step = self.step  # --run-steps counts from here
 
     # one epoch = every training clip through each of its subject's 4 camera slots (real or virtual), in one
     # order shared by all ranks: global step i takes the next world x batch entries, rank r its r-th share, so the
@@ -166,8 +170,9 @@ class Trainer:
                 elapsed_min = (time.time() - start) / 60
                 # a STOP file in the run folder ends a background run cleanly (checkpoint kept) without a signal
                 asked = self.step % 20 == 0 and (args.out / "STOP").exists()
-                if (args.max_steps and self.step >= args.max_steps or args.time_limit and elapsed_min > args.time_limit
-                        or asked):
+                if (args.max_steps and self.step >= args.max_steps
+                        or args.run_steps and self.step - self.start_step >= args.run_steps
+                        or args.time_limit and elapsed_min > args.time_limit or asked):
                     stop = True
                     break
                 if (time.time() - last_save) / 60 > args.save_every:
@@ -179,7 +184,7 @@ class Trainer:
                 break
             self.epoch += 1
             self.epoch_samples = 0
-            metrics = self.validate()
+            metrics = {} if args.no_val else self.validate(robustness=args.val_robustness)
             record = {"epoch": self.epoch, "step": self.step, "train_loss": float(np.mean(losses)) if losses else None,
                       "lr": self.opt.param_groups[0]["lr"], "epoch_seconds": time.time() - t_epoch,
                       "gpu_minutes_total": self.gpu_seconds / 60, "world_size": self.world, **metrics}
@@ -187,7 +192,7 @@ class Trainer:
                 print(json.dumps(record), flush=True)
                 with open(args.out / "log.jsonl", "a") as fh:
                     fh.write(json.dumps(record) + "\n")
-                if metrics["val_p1_mm"] < self.best:
+                if metrics and metrics["val_p1_mm"] < self.best:
                     self.best = metrics["val_p1_mm"]
                     self.save("best.pt")
             self.save("last.pt")
@@ -195,61 +200,36 @@ class Trainer:
         if self.distributed:
             dist.destroy_process_group()
 
-    @torch.no_grad()
-    def validate(self) -> dict:
-        """P1 in mm on held-out training-subject takes, ground-truth 2D from the 4 real cameras, exact mm."""
-        self.model.eval()
-        cams = h36m.load_cameras()
-        errors_full, errors_depth = [], []
-        gen = torch.Generator(device=self.device).manual_seed(0)
-        mine = torch.arange(self.rank, len(self.val.keys), self.world, device=self.device)  # this rank's share
-        for cam_i in range(4):
-            for s in range(0, len(mine), 64):
-                world, subj = self.val.world[mine[s:s + 64]], self.val.subject[mine[s:s + 64]]
-                cam_idx = torch.full_like(subj, cam_i)
-                x, y = make_batch(world, subj, cam_idx, self.bank, gen, virtual_p=0, flip_p=0, noise_p=0)
-                with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.args.bf16):
-                    pred = self.model(x).float()
-                for b in range(len(world)):
-                    camera = cams[self.bank.subjects[int(subj[b])]][cam_i]
-                    w_np = world[b].cpu().numpy()
-                    cam_pts = camera.world_to_camera(w_np)
-                    uv = camera.project(w_np)
-                    gt = cam_pts - cam_pts[:, :1]
-                    full = to_camera_mm_exact(pred[b].cpu().numpy(), uv[:, 0], cam_pts[:, 0, 2], camera)
-                    depth_only = np.concatenate([y[b, ..., :2].cpu().numpy(), pred[b, ..., 2:].cpu().numpy()], -1)
-                    depth = to_camera_mm_exact(depth_only, uv[:, 0], cam_pts[:, 0, 2], camera)
-                    errors_full.append(np.linalg.norm(full - gt, axis=-1).mean())
-                    errors_depth.append(np.linalg.norm(depth - gt, axis=-1).mean())
-        self.model.train()
-        sums = torch.tensor([sum(errors_full), sum(errors_depth), len(errors_full)], dtype=torch.float64,
-                            device=self.device)
-        if self.distributed:
-            dist.all_reduce(sums)
-        return {"val_p1_mm": float(sums[0] / sums[2]), "val_p1_depth_only_mm": float(sums[1] / sums[2])}
+    def validate(self, robustness: bool = False) -> dict:
+        """P1 in mm on held-out training-subject takes, ground-truth 2D from the 4 real cameras, exact mm; with
+        `robustness`, also with noisy 2D and from virtual cameras (engine/validation.py)."""
+        return validate(self.model, self.val, self.bank, bf16=self.args.bf16, robustness=robustness)
 
     def save(self, name: str) -> None:
         if self.rank != 0:
             return
         state = {"model": self.model.state_dict(), "opt": self.opt.state_dict(), "epoch": self.epoch,
                  "step": self.step, "best": self.best, "config": self.cfg.to_dict(), "args": vars(self.args),
-                 "gpu_seconds": self.gpu_seconds, "epoch_samples": self.epoch_samples, "world": self.world}
+                 "gpu_seconds": self.gpu_seconds, "epoch_samples": self.epoch_samples, "world": self.world,
+                 "start_step": self.start_step}
         tmp = self.args.out / (name + ".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.args.out / name)
 
     def load_weights(self, path: Path) -> None:
-        from .weights import load_weights
+        """Model only, fresh optimiser; the epoch (and a .pt checkpoint's step and place in the epoch) from the file."""
+        from .weights import load_model_state
 
-        arrays, meta = load_weights(path)
-        if get_config(meta["config"]) != self.cfg:
-            raise ValueError(f"{path} holds a {meta['config']} model, not {self.cfg.to_dict()}")
-        self.model.load_state_dict({k: torch.from_numpy(v) for k, v in arrays.items()})
-        self.epoch = int(meta.get("epochs") or 0)
-        self.step = self.epoch * self.steps_per_epoch()
-        self.gpu_seconds = float((meta.get("checkpoint") or {}).get("gpu_seconds") or 0.0)
+        state, info = load_model_state(path)
+        if get_config(info["config"]) != self.cfg:
+            raise ValueError(f"{path} holds a {info['config']} model, not {self.cfg.to_dict()}")
+        self.model.load_state_dict(state)
+        self.epoch = info["epoch"]
+        self.step = info["step"] if info["step"] is not None else self.epoch * self.steps_per_epoch()
+        self.epoch_samples = info["epoch_samples"]
+        self.gpu_seconds = info["gpu_seconds"]
         if self.rank == 0:
-            print(f"initialised from {path}: epoch {self.epoch}", flush=True)
+            print(f"initialised from {path}: epoch {self.epoch} step {self.step}", flush=True)
 
     def load(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)

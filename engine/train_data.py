@@ -178,10 +178,34 @@ class NoiseModel:
         return torch.gather(out, 1, last_good[..., None].expand(b, t, j, 2))
 
 
-def make_batch(world: torch.Tensor, subject: torch.Tensor, cam_index: torch.Tensor, bank: CameraBank,
-               gen: torch.Generator, *, virtual_p: float = 0.5, flip_p: float = 0.5, noise_p: float = 0.5,
-               noise: NoiseModel | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """World clips (B, T, 17, 3) -> normalised 2D inputs (B, T, 17, 2) and root-relative 2.5D targets (B, T, 17, 3)."""
+@dataclass
+class BatchCameras:
+    """The camera each clip of a batch is seen through: R (B, 3, 3) world -> camera rows, centre (B, 3) world mm,
+    f, c (B, 2) pixels, k (B, 3), p (B, 2) distortion (zero for virtual cameras), wh (B, 2) image size."""
+
+    R: torch.Tensor
+    centre: torch.Tensor
+    f: torch.Tensor
+    c: torch.Tensor
+    k: torch.Tensor
+    p: torch.Tensor
+    wh: torch.Tensor
+
+    def camera(self, b: int) -> h36m.Camera:
+        """Clip b's camera as an h36m.Camera (float64), what the exact-mm scoring takes. Virtual images may be
+        562.5 pixels high, so width and height stay floats."""
+        def arr(t: torch.Tensor) -> np.ndarray:
+            return t[b].double().cpu().numpy()
+
+        width, height = (float(v) for v in self.wh[b])
+        return h36m.Camera("batch", arr(self.R), arr(self.centre), arr(self.f), arr(self.c), arr(self.k),
+                           arr(self.p), width, height)
+
+
+def pick_cameras(world: torch.Tensor, subject: torch.Tensor, cam_index: torch.Tensor, bank: CameraBank,
+                 gen: torch.Generator, virtual_p: float = 0.5) -> BatchCameras:
+    """Each clip's real camera `cam_index` of its subject, replaced with probability `virtual_p` by a random
+    virtual pinhole camera."""
     b, dev = world.shape[0], world.device
     R, centre = bank.R[subject, cam_index], bank.T[subject, cam_index]
     f, c, k, p, wh = (bank.f[subject, cam_index], bank.c[subject, cam_index], bank.k[subject, cam_index],
@@ -193,8 +217,17 @@ def make_batch(world: torch.Tensor, subject: torch.Tensor, cam_index: torch.Tens
         R = torch.where(pick[..., None], vR, R)
         centre, f, c, wh = (torch.where(pick, a, r) for a, r in ((vcentre, centre), (vf, f), (vc, c), (vwh, wh)))
         k, p = k * ~pick, p * ~pick  # virtual cameras are ideal pinholes
-    cam = torch.einsum("bij,btkj->btki", R, world - centre[:, None, None])  # (B, T, J, 3) camera mm
-    uv = project_distorted(cam, f, c, k, p)  # (B, T, J, 2) pixels
+    return BatchCameras(R, centre, f, c, k, p, wh)
+
+
+def render_batch(world: torch.Tensor, cams: BatchCameras, gen: torch.Generator, *, flip_p: float = 0.5,
+                 noise_p: float = 0.5, noise: NoiseModel | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """World clips (B, T, 17, 3) seen through `cams` -> normalised 2D inputs (B, T, 17, 2) and root-relative 2.5D
+    targets (B, T, 17, 3), with detector-like noise (share `noise_p`) and horizontal flips (share `flip_p`)."""
+    b, dev = world.shape[0], world.device
+    f, wh = cams.f, cams.wh
+    cam = torch.einsum("bij,btkj->btki", cams.R, world - cams.centre[:, None, None])  # (B, T, J, 3) camera mm
+    uv = project_distorted(cam, f, cams.c, cams.k, cams.p)  # (B, T, J, 2) pixels
     w = wh[:, 0, None, None, None]
     xy = uv / w * 2 - torch.stack([torch.ones_like(wh[:, 0]), wh[:, 1] / wh[:, 0]], -1)[:, None, None]
     z_root = cam[:, :, :1, 2]
@@ -212,3 +245,12 @@ def make_batch(world: torch.Tensor, subject: torch.Tensor, cam_index: torch.Tens
         sign3 = torch.tensor([-1.0, 1.0, 1.0], device=dev)
         target = torch.where(flip[:, None, None, None], target[:, :, FLIP_PERM] * sign3, target)
     return inputs, target
+
+
+def make_batch(world: torch.Tensor, subject: torch.Tensor, cam_index: torch.Tensor, bank: CameraBank,
+               gen: torch.Generator, *, virtual_p: float = 0.5, flip_p: float = 0.5, noise_p: float = 0.5,
+               noise: NoiseModel | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """World clips (B, T, 17, 3) -> normalised 2D inputs (B, T, 17, 2) and root-relative 2.5D targets (B, T, 17, 3).
+    `pick_cameras` then `render_batch`, drawing from `gen` in that order."""
+    cams = pick_cameras(world, subject, cam_index, bank, gen, virtual_p)
+    return render_batch(world, cams, gen, flip_p=flip_p, noise_p=noise_p, noise=noise)

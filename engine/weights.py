@@ -82,6 +82,29 @@ def export_model(model, path: str | Path, metadata: dict | None = None, config_n
     return save_weights(state_dict_arrays(model), meta, path)
 
 
+def load_model_state(path: str | Path) -> tuple[dict, dict]:
+    """A model's state_dict (torch tensors) from shipped weights (.npz) or a training checkpoint (.pt), and what the
+    file says of its training: config (dict), epoch, step (None for .npz: not recorded), epoch_samples,
+    gpu_seconds. Imports torch."""
+    import torch
+
+    path = Path(path)
+    if path.suffix == ".npz":
+        arrays, meta = load_weights(path)
+        info = {"config": meta["config"], "epoch": int(meta.get("epochs") or 0), "step": None, "epoch_samples": 0,
+                "gpu_seconds": float((meta.get("checkpoint") or {}).get("gpu_seconds") or 0.0)}
+        return {k: torch.from_numpy(v) for k, v in arrays.items()}, info
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise InputError(f"{path} is not a training checkpoint of `python -m engine train` (no model or config)")
+    model_state = {k.removeprefix("module."): v for k, v in state["model"].items()}
+    info = {"config": state["config"], "epoch": int(state.get("epoch", 0)), "step": int(state.get("step", 0)),
+            "epoch_samples": int(state.get("epoch_samples", 0)), "gpu_seconds": float(state.get("gpu_seconds", 0.0))}
+    return model_state, info
+
+
 def export_checkpoint(pt_path: str | Path, npz_path: str | Path, metadata: dict | None = None) -> Path:
     """Training checkpoint (.pt from `python -m engine train`) -> shipped weights (.npz). Imports torch."""
     import torch
