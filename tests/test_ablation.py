@@ -1,15 +1,21 @@
-"""Robustness validation: noisy 2D and virtual cameras."""
+"""Robustness validation (noisy 2D, virtual cameras), `engine validate`, and the augmentation ablation script on CPU."""
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import subprocess
+import sys
 
 import torch
 
+from engine.paths import PROJECT_ROOT
 from engine.train import Trainer, parse_args
 from engine.train_data import CameraBank, pick_cameras, render_batch
 from engine.validation import _score_corrupted, p1_errors, validation_clips
 
+ENV_1_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_ROOT)}
 TINY = ["--config", "sasmamba-tiny", "--train-subjects", "S8", "--stride", "2000", "--batch", "2",
         "--val-max-clips", "3"]
 
@@ -44,3 +50,36 @@ def test_robustness_validation_adds_two_fixed_scores_and_leaves_the_default_ones
         whole = _score_corrupted(model, val, bank, torch.arange(3), False, virtual=True)
         parts = [_score_corrupted(model, val, bank, torch.arange(r, 3, 2), False, virtual=True) for r in (0, 1)]
     assert abs(whole[0] - parts[0][0] - parts[1][0]) < 1e-6 * whole[0] and whole[1] == parts[0][1] + parts[1][1]
+
+
+def test_ablation_script_on_cpu_fine_tunes_each_variant_from_the_checkpoint_and_scores_all(tmp_path, h36m_dir):
+    start = Trainer(parse_args([*TINY, "--out", str(tmp_path / "start")]))
+    start.step, start.epoch = 5, 3  # --run-steps counts from the checkpoint's step, not from 0
+    start.save("start.pt")
+    out = tmp_path / "out"
+    env = {**ENV_1_THREAD, "ABLATE_DEVICE": "cpu", "PYTHON": sys.executable, "VAL_ARGS": "--val-max-clips 3",
+           "OUT": str(out)}
+    cmd = ["bash", "scripts/gpu_ablate.sh", str(tmp_path / "start" / "start.pt"), "2", str(tmp_path / "runs"),
+           "--config", "sasmamba-tiny", "--train-subjects", "S8", "--stride", "2000", "--batch", "2"]
+    run = subprocess.run(cmd, capture_output=True, text=True, env=env, cwd=PROJECT_ROOT, timeout=300)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
+    assert sorted(p.name for p in out.iterdir()) == ["ablate_log.txt", "ablation.json"]
+    data = json.loads((out / "ablation.json").read_text())
+    assert list(data["variants"]) == ["start", "all", "no_flip", "no_noise", "no_virtual"]
+    for name, entry in data["variants"].items():
+        assert all(math.isfinite(entry[k]) for k in ("val_p1_mm", "val_p1_noisy_mm", "val_p1_virtual_mm")), name
+        assert entry["steps"] == (0 if name == "start" else 2)
+    assert data["variants"]["all"]["step"] == 7 and data["card"] == "cpu"
+    for name in ("all", "no_noise"):  # no validation epoch in the runs: scored afterwards only
+        assert not (tmp_path / "runs" / name / "best.pt").exists()
+    state = torch.load(tmp_path / "runs" / "no_noise" / "last.pt", weights_only=False)
+    assert state["args"]["noise_p"] == 0 and state["args"]["flip_p"] == 0.5 and state["opt"]["state"]
+    assert "| no_virtual |" in run.stdout
+
+    report = tmp_path / "ablation.md"
+    md = subprocess.run([sys.executable, "scripts/ablation_report.py", "markdown", str(out / "ablation.json"), "-o",
+                         str(report)], capture_output=True, text=True, env=ENV_1_THREAD, cwd=PROJECT_ROOT, timeout=60)
+    assert md.returncode == 0, md.stderr
+    text = report.read_text()
+    assert "| variant | GT-2D P1 | depth only | noisy-2D P1 | virtual-camera P1 | steps |" in text
+    assert "| all |" in text and "not what it\nbuys from scratch" in text
