@@ -18,14 +18,15 @@ COLUMNS = (("val_p1_mm", "GT-2D P1"), ("val_p1_depth_only_mm", "depth only"), ("
            ("val_p1_virtual_mm", "virtual-camera P1"))
 
 PROTOCOL = """\
-Protocol: short fine-tunes from one checkpoint ({start}, epoch {epoch}), one per variant, each {steps} steps at
-batch 16, lr 7e-4, the same seed and so the same clips in the same order; only the augmentation switched off
-differs (`all` keeps horizontal flips, detector-like 2D noise and virtual cameras at 0.5 each). Every run and the
-start itself are scored on the held-out S8 takes (4 camera slots each, mm, root-relative): with ground-truth 2D from
-the real cameras (full 3D and depth only), with that 2D corrupted by the training noise model on every clip, and
-with clean 2D from random virtual cameras (fixed seeds: every checkpoint sees the same inputs). This measures what
-each augmentation trades between these conditions over a short fine-tune of an already trained model, not what it
-buys from scratch: a from-scratch ablation would need a full training run per variant. Card: {card}."""
+Protocol: short fine-tunes from one checkpoint ({start}, epoch {epoch}), one per variant, each {steps} steps
+(`{train_args}`, fresh optimiser), the same seed and so the same clips in the same order; only the augmentation
+switched off differs (`all` keeps horizontal flips, detector-like 2D noise and virtual cameras at 0.5 each). Every
+run and the start itself are scored on the held-out S8 takes (4 camera slots each, mm, root-relative): with
+ground-truth 2D from the real cameras (full 3D and depth only), with that 2D corrupted by the training noise model
+on every clip, and with clean 2D from random virtual cameras (fixed seeds: every checkpoint sees the same inputs).
+This measures what each augmentation trades between these conditions over a short fine-tune of an already trained
+model, not what it buys from scratch: a from-scratch ablation would need a full training run per variant. Card:
+{card}."""
 
 
 def _fmt(value) -> str:
@@ -34,26 +35,33 @@ def _fmt(value) -> str:
 
 def markdown_table(data: dict) -> str:
     """Variant rows: the four P1 columns (mm), steps and wall seconds of the fine-tune."""
-    head = "| variant | " + " | ".join(title for _, title in COLUMNS) + " | steps | seconds |"
-    rows = [head, "|" + "---|" * (len(COLUMNS) + 3)]
+    head = ("| variant | " + " | ".join(title for _, title in COLUMNS)
+            + " | noisy - GT | virtual - GT | steps | seconds |")
+    rows = [head, "|" + "---|" * (len(COLUMNS) + 5)]
     for name, r in data["variants"].items():
         cells = [_fmt(r.get(key)) for key, _ in COLUMNS]
+        # the robustness gaps: what each condition costs over clean ground-truth 2D from the real cameras
+        for key in ("val_p1_noisy_mm", "val_p1_virtual_mm"):
+            both = isinstance(r.get(key), (int, float)) and isinstance(r.get("val_p1_mm"), (int, float))
+            cells.append(_fmt(r[key] - r["val_p1_mm"]) if both else "-")
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {r.get('steps', '-')} | {_fmt(r.get('seconds'))} |")
     return "\n".join(rows)
 
 
 def markdown_report(data: dict) -> str:
     start = data["variants"].get("start", {})
+    notes = "".join(f"- {note}\n" for note in data.get("notes", []))
     return ("# Augmentation ablation\n\n" + markdown_table(data) + "\n\nP1 in mm on validation (lower is better); "
-            "`start` is the checkpoint every run began from.\n\n"
+            "`start` is the checkpoint every run began from; the gap columns are each condition's P1 minus the "
+            "GT-2D P1.\n\n"
             + PROTOCOL.format(start=Path(data["start_checkpoint"]).name, epoch=start.get("epoch", "?"),
-                              steps=data["steps"], card=data["card"]) + "\n")
+                              steps=data["steps"], card=data["card"], train_args=data.get("train_args", "?")) + "\n"
+            + (f"\n## Reading\n\n{notes}" if notes else ""))
 
 
 def collect(args: argparse.Namespace) -> dict:
     import torch
 
-    sys.path.insert(0, str(ROOT))
     from engine.weights import load_model_state
 
     scores = {}

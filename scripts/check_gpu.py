@@ -38,6 +38,7 @@ from engine.train import lifting_loss
 
 DEFORM_TIMED = ("torchvision", "gather", "fused")
 GRAD_AGREEMENT = 1e-3  # fp32 model gradients, largest difference relative to each parameter's largest gradient
+# (or 3 x the difference between two runs of torchvision itself, where that is larger)
 SIZES = {"cuda": {"train": 16, "sweep": (4, 8, 16, 32, 64), "infer": (1, 64, 256, 1024), "layer": 16},
          # the CPU smoke run: small enough to finish in a minute or two; fp32 (the CPU inference path runs in fp32)
          "cpu": {"train": 2, "sweep": (2, 4), "infer": (1, 4), "layer": 1}}
@@ -228,7 +229,12 @@ def make_step(model: SasMamba, opt, dev: torch.device, batch: int):
 
 def compare_model_grads(report: dict, model: SasMamba, dev: torch.device) -> None:
     """One fp32 forward + backward per implementation (eval: no drop-path), gradients against torchvision's.
-    The offset convs are nudged off zero first, so sampling points fall between grid points."""
+    The offset convs are nudged off zero first, so sampling points fall between grid points. TF32 is off while
+    comparing: with cuDNN's default TF32 convs, on an H200, gather and fused each differed from torchvision by 5%
+    and from each other by 3.5%, though they agree to 1e-6 on CPU: the comparison measured rounding, not the
+    implementations. Torchvision run twice gives the floor that the others are judged against."""
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
     model.eval()
     with torch.no_grad():
         for name, p in model.named_parameters():
@@ -237,9 +243,9 @@ def compare_model_grads(report: dict, model: SasMamba, dev: torch.device) -> Non
     x = torch.randn(2, model.cfg.frames, 17, 2, device=dev)
     y = torch.randn(2, model.cfg.frames, 17, 3, device=dev)
     grads = {}
-    for impl in DEFORM_TIMED:
+    for impl in (*DEFORM_TIMED, "torchvision_repeat"):
         try:
-            model.set_deform_impl(impl)
+            model.set_deform_impl(impl.removesuffix("_repeat"))
             model.zero_grad()
             loss, _ = lifting_loss(model(x), y)
             loss.backward()
@@ -248,7 +254,10 @@ def compare_model_grads(report: dict, model: SasMamba, dev: torch.device) -> Non
             report[f"error_model_grads_{impl}"] = f"{type(exc).__name__}: {exc}"[:2000]
     model.zero_grad()
     model.set_deform_impl("auto")
-    for impl, ref in (("gather", "torchvision"), ("fused", "torchvision"), ("fused", "gather")):
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    pairs = (("torchvision_repeat", "torchvision"), ("gather", "torchvision"), ("fused", "torchvision"),
+             ("fused", "gather"))
+    for impl, ref in pairs:
         if impl in grads and ref in grads:
             report[f"model_grad_max_rel_diff_{impl}_vs_{ref}"] = max(
                 max_rel(grads[impl][n], g) for n, g in grads[ref].items())
@@ -291,8 +300,10 @@ def time_train_by_deform_impl(report: dict, model: SasMamba, dev: torch.device) 
     model.train()
     # only an implementation whose model gradients matched torchvision's may be recommended (torchvision itself
     # always may; without torchvision nothing is checked and the fastest is named)
+    floor = report.get("model_grad_max_rel_diff_torchvision_repeat_vs_torchvision", 0.0)
     agree = [impl for impl in seconds if impl == "torchvision" or "torchvision" not in seconds
-             or report.get(f"model_grad_max_rel_diff_{impl}_vs_torchvision", float("inf")) < GRAD_AGREEMENT]
+             or report.get(f"model_grad_max_rel_diff_{impl}_vs_torchvision", float("inf"))
+             < max(GRAD_AGREEMENT, 3 * floor)]
     if agree:
         report["recommended_deform_impl"] = min(agree, key=seconds.get)
 
