@@ -14,7 +14,6 @@ import os
 import time
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.distributed as dist
 
@@ -163,9 +162,9 @@ class Trainer:
                 self.opt.step()
                 self.step += 1
                 self.epoch_samples = (i + 1) * per_step
-                losses.append(loss.item())
+                losses.append(loss.detach())  # no .item() here: it would wait for the GPU every step
                 if self.rank == 0 and self.step % 100 == 0:
-                    print(f"epoch {self.epoch} step {self.step} loss {np.mean(losses[-100:]):.5f} "
+                    print(f"epoch {self.epoch} step {self.step} loss {torch.stack(losses[-100:]).mean():.5f} "
                           f"{(time.time() - t_epoch) / (i + 1 - skip):.3f}s/step", flush=True)
                 elapsed_min = (time.time() - start) / 60
                 # a STOP file in the run folder ends a background run cleanly (checkpoint kept) without a signal
@@ -185,7 +184,8 @@ class Trainer:
             self.epoch += 1
             self.epoch_samples = 0
             metrics = {} if args.no_val else self.validate(robustness=args.val_robustness)
-            record = {"epoch": self.epoch, "step": self.step, "train_loss": float(np.mean(losses)) if losses else None,
+            train_loss = float(torch.stack(losses).mean()) if losses else None
+            record = {"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
                       "lr": self.opt.param_groups[0]["lr"], "epoch_seconds": time.time() - t_epoch,
                       "gpu_minutes_total": self.gpu_seconds / 60, "world_size": self.world, **metrics}
             if self.rank == 0:

@@ -211,7 +211,7 @@ def pick_cameras(world: torch.Tensor, subject: torch.Tensor, cam_index: torch.Te
     f, c, k, p, wh = (bank.f[subject, cam_index], bank.c[subject, cam_index], bank.k[subject, cam_index],
                       bank.p[subject, cam_index], bank.wh[subject, cam_index])
     virtual = torch.rand(b, generator=gen, device=dev) < virtual_p
-    if virtual.any():
+    if virtual_p > 0:  # not virtual.any(): that waits for the GPU every batch
         vR, vcentre, vf, vc, vwh = virtual_cameras(world, gen)
         pick = virtual[:, None]
         R = torch.where(pick[..., None], vR, R)
@@ -239,7 +239,7 @@ def render_batch(world: torch.Tensor, cams: BatchCameras, gen: torch.Generator, 
         noisy = (noise or NoiseModel()).apply(xy, gen)
         inputs = torch.where((torch.rand(b, generator=gen, device=dev) < noise_p)[:, None, None, None], noisy, xy)
     flip = torch.rand(b, generator=gen, device=dev) < flip_p
-    if flip.any():
+    if flip_p > 0:  # not flip.any(): that waits for the GPU every batch
         sign = torch.tensor([-1.0, 1.0], device=dev)
         inputs = torch.where(flip[:, None, None, None], inputs[:, :, FLIP_PERM] * sign, inputs)
         sign3 = torch.tensor([-1.0, 1.0, 1.0], device=dev)
