@@ -130,10 +130,13 @@ def regression_subset_p1(predict, frames: int) -> float:
 
 def training_summary(meta: dict) -> str:
     """One line from a weights file's metadata: status, epochs, GPU time, validation score."""
-    parts = [meta.get("status") or "status unknown", f"{meta.get('epochs')} epochs"]
+    status = meta.get("status") or "status unknown"
+    parts = [status]
     seconds = (meta.get("checkpoint") or {}).get("gpu_seconds")
-    if seconds:
-        parts.append(f"{seconds / 60:.0f} GPU-minutes")
+    if "epoch" not in status:  # a status that already says how far training went is not repeated
+        parts.append(f"{meta.get('epochs')} epochs")
+        if seconds:
+            parts.append(f"{seconds / 60:.0f} GPU-minutes")
     val = meta.get("validation") or {}
     if "val_p1_mm" in val:
         parts.append(f"validation P1 {val['val_p1_mm']} mm ({val.get('val_p1_depth_only_mm')} mm depth only) "
