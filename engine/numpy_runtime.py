@@ -3,8 +3,8 @@
 It reads the same weight file as the torch backends (engine/weights.py) and follows engine/model.py step by step;
 tests hold the two equal. Nothing on this path imports torch.
 
-Layout: activations are channels-last, (b, T, J, C). The scan runs time-major with the four directions first,
-u, delta (K, L, b, d), B, C (K, L, b, N): each step updates one contiguous (K, b, N, d) state in place, with the
+Layout: activations are channels-last, (b, T, J, C). The scan runs time-major with batch and directions after
+time, u, delta (L, b, K, d), B, C (L, b, K, N): each step updates one contiguous (b, K, N, d) state, with the
 exponentials and input terms of `block` steps computed at once (the same recurrence as engine/scan.py's reference).
 Everything is float32.
 """
