@@ -20,7 +20,6 @@ from .train_data import VALIDATION_SUBJECT, CameraBank, ClipSet, build_clips, ma
 
 CHUNK = 64  # clips per forward pass
 NOISY_SEED, VIRTUAL_SEED = 1, 2
-ROBUSTNESS_KEYS = ("val_p1_noisy_mm", "val_p1_virtual_mm")
 
 
 def validation_clips(frames: int, *, stride: int = 0, max_clips: int = 0, subjects=(VALIDATION_SUBJECT,),
