@@ -23,6 +23,7 @@ from torch import nn
 
 from .config import CONFIGS, SasMambaConfig, get_config
 from .deform_conv import DEFORM_IMPLS, DeformableDepthwiseConv, deform_conv_depthwise_channels_last
+from .numpy_runtime import stride_anchor_sum
 from .scan import selective_scan, selective_scan_time_major
 
 __all__ = ["CONFIGS", "SasMamba", "SasMambaConfig", "get_config"]
@@ -79,13 +80,8 @@ class StrideSSM(nn.Module):
         self.D = nn.Parameter(torch.ones(k * di))
         self.out_norm = nn.LayerNorm(di)
         self.out_proj = nn.Linear(di, c, bias=False)
-        self.register_buffer("anchor2", stride_anchor_index(cfg.joints, 2), persistent=False)
-        self.register_buffer("anchor3", stride_anchor_index(cfg.joints, 3), persistent=False)
-        # (J, J): row j sums joint j and its stride-2 and stride-3 anchors
-        anchor_sum = torch.eye(cfg.joints)
-        for anchor in (self.anchor2, self.anchor3):
-            anchor_sum[torch.arange(cfg.joints), anchor] += 1
-        self.register_buffer("anchor_sum", anchor_sum, persistent=False)
+        # (J, J), the CPU inference path's anchor add as one product (the numpy runtime's matrix, so both agree)
+        self.register_buffer("anchor_sum", torch.from_numpy(stride_anchor_sum(cfg.joints)), persistent=False)
         self.scan_backend = "auto"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -141,7 +137,7 @@ class StrideSSM(nn.Module):
         xi, z = self.in_proj(x).chunk(2, dim=-1)  # (b, T, J, di) each
         offset = self.offset_conv(xi.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (b, T, J, 2 k^2)
         xc = F.silu(deform_conv_depthwise_channels_last(xi.contiguous(), offset, self.conv.weight, self.conv.bias))
-        xa = torch.matmul(self.anchor_sum, xc)  # xc + xc[:, :, anchor2] + xc[:, :, anchor3], as one product
+        xa = torch.matmul(self.anchor_sum, xc)  # xc plus its stride-2/3 group anchors per joint, as one product
 
         def frame_major(v: torch.Tensor) -> torch.Tensor:  # (b, T, J, c) -> (T, J, b, c): t0j0 t0j1 ...
             return v.permute(1, 2, 0, 3)

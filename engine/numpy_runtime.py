@@ -64,6 +64,16 @@ def gelu(x: np.ndarray) -> np.ndarray:
     return F32(0.5) * x * (F32(1) + erf(x * F32(1 / math.sqrt(2))))
 
 
+def stride_anchor_sum(joints: int) -> np.ndarray:
+    """(J, J) float32 with row j summing joint j and its stride-2 and stride-3 anchors (stride * floor(j / stride)):
+    the anchor add x + x[anchor2] + x[anchor3] along the joint axis as one product (engine/model.py uses it too)."""
+    out = np.eye(joints, dtype=F32)
+    rows = np.arange(joints)
+    for stride in (2, 3):
+        out[rows, rows // stride * stride] += 1
+    return out
+
+
 def block_diagonal(blocks: np.ndarray) -> np.ndarray:
     """(K, r, c) -> (K r, K c) with the blocks on the diagonal."""
     k, r, c = blocks.shape
@@ -186,11 +196,7 @@ class NumpySasMamba:
         self.threads = max(1, threads if threads is not None else min(4, os.cpu_count() or 1))
         self.scan_block = scan_block
         self._check_arrays()
-        self.anchor2 = np.arange(self.joints) // 2 * 2
-        self.anchor3 = np.arange(self.joints) // 3 * 3
-        self.anchor_sum = np.eye(self.joints, dtype=F32)  # row j sums joint j and its stride-2 and -3 anchors
-        for anchor in (self.anchor2, self.anchor3):
-            self.anchor_sum[np.arange(self.joints), anchor] += 1
+        self.anchor_sum = stride_anchor_sum(self.joints)
         self._ssm_cache: dict[str, dict] = {}
 
     def _check_arrays(self) -> None:
@@ -232,7 +238,7 @@ class NumpySasMamba:
         xi, z = xz[..., :di], silu(xz[..., di:])
         offset = conv3x3_dense(xi, p[prefix + "offset_conv.weight"], p[prefix + "offset_conv.bias"])
         xc = silu(deform_conv_depthwise(xi, offset, p[prefix + "conv.weight"], p[prefix + "conv.bias"]))
-        xa = self.anchor_sum @ xc  # xc + xc[:, :, anchor2] + xc[:, :, anchor3]: the stride-2/3 group anchors
+        xa = self.anchor_sum @ xc  # xc plus its stride-2/3 group anchors, per joint
 
         # the four scan orders, time-major (L, b, K, .): frame-major t0j0 t0j1 ..., joint-major j0t0 j0t1 ...,
         # and both reversed. Projections of the reversed orders come from the forward-order activations (one
