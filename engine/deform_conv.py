@@ -206,10 +206,19 @@ class DeformableDepthwiseConv(nn.Module):
         nn.init.kaiming_uniform_(self.weight, a=5**0.5)
         self.impl = "auto"
 
+    @property
+    def impl(self) -> str:
+        return self._impl
+
+    @impl.setter
+    def impl(self, value: str) -> None:
+        # checked when set (SasMamba.set_deform_impl, or directly), not on every forward
+        if value not in DEFORM_IMPLS:
+            raise ValueError(f"unknown deformable conv implementation {value!r}; known: {', '.join(DEFORM_IMPLS)}")
+        self._impl = value
+
     def forward(self, x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
         impl = self.impl
-        if impl not in DEFORM_IMPLS:
-            raise ValueError(f"unknown deformable conv implementation {impl!r}; known: {', '.join(DEFORM_IMPLS)}")
         if impl == "auto" and x.is_cuda and _torchvision_deform() is not None:
             impl = "torchvision"
         if impl == "torchvision":

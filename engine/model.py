@@ -22,7 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .config import CONFIGS, SasMambaConfig, get_config
-from .deform_conv import DEFORM_IMPLS, DeformableDepthwiseConv, deform_conv_depthwise_channels_last
+from .deform_conv import DeformableDepthwiseConv, deform_conv_depthwise_channels_last
 from .numpy_runtime import stride_anchor_sum
 from .scan import selective_scan, selective_scan_time_major
 
@@ -232,9 +232,8 @@ class SasMamba(nn.Module):
                 module.scan_backend = backend
 
     def set_deform_impl(self, impl: str) -> None:
-        """"auto", "torchvision", "gather" or "fused": see engine/deform_conv.py's DeformableDepthwiseConv."""
-        if impl not in DEFORM_IMPLS:
-            raise ValueError(f"unknown deformable conv implementation {impl!r}; known: {', '.join(DEFORM_IMPLS)}")
+        """"auto", "torchvision", "gather" or "fused": see engine/deform_conv.py's DeformableDepthwiseConv (whose
+        `impl` rejects any other name, before the first module is changed)."""
         for module in self.modules():
             if isinstance(module, DeformableDepthwiseConv):
                 module.impl = impl

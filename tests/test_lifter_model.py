@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from engine import numpy_runtime as npr
 from engine.config import CONFIGS
 from engine.deform_conv import (
+    DeformableDepthwiseConv,
     DepthwiseDeformConvFunction,
     deform_conv2d_depthwise,
     deform_conv2d_depthwise_fused,
@@ -150,6 +151,9 @@ def test_deform_implementations_agree_in_the_model():
         assert (grads_f[name] - g).abs().max() <= 1e-4 * g.abs().max(), name
     with pytest.raises(ValueError, match="unknown deformable conv"):
         model.set_deform_impl("cudnn")
+    with pytest.raises(ValueError, match="unknown deformable conv"):  # set directly on a layer, too
+        model.spatial_blocks[0].ssm.conv.impl = "cudnn"
+    assert {m.impl for m in model.modules() if isinstance(m, DeformableDepthwiseConv)} == {"fused"}
 
 
 def perturbed_model(name: str, seed: int = 0) -> SasMamba:
