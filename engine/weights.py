@@ -94,27 +94,29 @@ def load_model_state(path: str | Path) -> tuple[dict, dict]:
         info = {"config": meta["config"], "epoch": int(meta.get("epochs") or 0), "step": None, "epoch_samples": 0,
                 "gpu_seconds": float((meta.get("checkpoint") or {}).get("gpu_seconds") or 0.0)}
         return {k: torch.from_numpy(v) for k, v in arrays.items()}, info
-    if not path.is_file():
-        raise InputError(f"checkpoint {path} does not exist")
-    state = torch.load(path, map_location="cpu", weights_only=False)
-    if not isinstance(state, dict) or "model" not in state or "config" not in state:
-        raise InputError(f"{path} is not a training checkpoint of `python -m engine train` (no model or config)")
-    model_state = {k.removeprefix("module."): v for k, v in state["model"].items()}
+    state, model_state = _read_checkpoint(path)
     info = {"config": state["config"], "epoch": int(state.get("epoch", 0)), "step": int(state.get("step", 0)),
             "epoch_samples": int(state.get("epoch_samples", 0)), "gpu_seconds": float(state.get("gpu_seconds", 0.0))}
     return model_state, info
 
 
-def export_checkpoint(pt_path: str | Path, npz_path: str | Path, metadata: dict | None = None) -> Path:
-    """Training checkpoint (.pt from `python -m engine train`) -> shipped weights (.npz). Imports torch."""
+def _read_checkpoint(path: Path) -> tuple[dict, dict]:
+    """A training checkpoint's whole dict (CPU tensors) and its model's state_dict without DDP's "module." prefixes.
+    Imports torch."""
     import torch
 
-    state = torch.load(pt_path, map_location="cpu", weights_only=False)
-    model_state = state["model"] if "model" in state else state
-    model_state = {k.removeprefix("module."): v for k, v in model_state.items()}
-    config = state.get("config")
-    if config is None:
-        raise ValueError(f"checkpoint {pt_path} carries no model config")
+    if not path.is_file():
+        raise InputError(f"checkpoint {path} does not exist")
+    state = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(state, dict) or "model" not in state or "config" not in state:
+        raise InputError(f"{path} is not a training checkpoint of `python -m engine train` (no model or config)")
+    return state, {k.removeprefix("module."): v for k, v in state["model"].items()}
+
+
+def export_checkpoint(pt_path: str | Path, npz_path: str | Path, metadata: dict | None = None) -> Path:
+    """Training checkpoint (.pt from `python -m engine train`) -> shipped weights (.npz). Imports torch."""
+    state, model_state = _read_checkpoint(Path(pt_path))
+    config = state["config"]
     from .config import CONFIGS
 
     named = [name for name, cfg in CONFIGS.items() if cfg.to_dict() == config]

@@ -67,6 +67,9 @@ def test_weights_file_round_trip_and_metadata(tmp_path, xs_weights):
     arrays2, meta2 = load_weights(out)
     assert meta2["epochs"] == 7 and meta2["test"] == {"p1_mm": 50.0} and "S1,S5" in meta2["training_data"]
     np.testing.assert_array_equal(arrays2["head.weight"], model.state_dict()["head.weight"].numpy())
+    torch.save(model.state_dict(), tmp_path / "bare.pt")  # a bare state_dict says nothing of its config
+    with pytest.raises(ValueError, match="bare.pt"):
+        export_checkpoint(tmp_path / "bare.pt", tmp_path / "bare.npz")
     (tmp_path / "junk.npz").write_text("not a zip")
     with pytest.raises(InputError, match="junk.npz"):
         load_weights(tmp_path / "junk.npz")
