@@ -86,8 +86,7 @@ def collect(args: argparse.Namespace) -> dict:
     if args.device != "cpu" and torch.cuda.is_available():
         card = f"{torch.cuda.device_count()} x {torch.cuda.get_device_name(0)}"
     return {"start_checkpoint": str(args.start), "steps": args.steps, "card": card, "deform_impl": args.deform_impl,
-            "train_args": "--seed 0 --batch 16 --lr 7e-4" + (" --bf16" if args.device != "cpu" else "")
-                          + (" " + args.extra_args if args.extra_args else ""),
+            "train_args": args.train_args,
             "variants": variants}
 
 
@@ -101,7 +100,7 @@ def main(argv: list[str] | None = None) -> int:
     c.add_argument("--variants", default=" ".join(VARIANT_FLAGS))
     c.add_argument("--deform-impl", default="auto")
     c.add_argument("--device", default="cuda")
-    c.add_argument("--extra-args", default="")
+    c.add_argument("--train-args", default="?", help="the arguments every variant was trained with, to quote")
     c.add_argument("--json", type=Path, required=True)
     m = sub.add_parser("markdown", help="ablation.json -> reports/ablation.md")
     m.add_argument("json", type=Path)

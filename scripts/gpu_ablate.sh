@@ -17,6 +17,7 @@ out="${OUT:-$rundir}"
 py="${PYTHON:-python3}"
 deform="${DEFORM_IMPL:-auto}"
 read -r -a variants <<< "${ABLATE_VARIANTS:-all no_flip no_noise no_virtual}"
+base=(--seed 0 --batch 16 --lr 7e-4)  # every variant's training arguments (the report quotes them)
 declare -A flags=([all]="" [no_flip]="--flip-p 0" [no_noise]="--noise-p 0" [no_virtual]="--virtual-p 0")
 export PYTHONUNBUFFERED=1
 mkdir -p "$rundir" "$out"
@@ -41,7 +42,7 @@ train() {  # VARIANT SLOT [extra args]
   # --epochs far away: the checkpoint's epoch count may be past the default; --no-val: scored afterwards instead
   # shellcheck disable=SC2086
   CUDA_VISIBLE_DEVICES=$(gpu_env "$slot") "$py" -m engine train --out "$rundir/$v" --init-weights "$start" \
-    --run-steps "$steps" --epochs 100000 --no-val --seed 0 --batch 16 --lr 7e-4 "${precision[@]}" \
+    --run-steps "$steps" --epochs 100000 --no-val "${base[@]}" "${precision[@]}" \
     --deform-impl "$deform" ${flags[$v]} "$@" > "$rundir/$v/stdout.log" 2>&1
   local rc=$?
   echo "$t0 $EPOCHREALTIME" | awk '{printf "%.1f\n", $2 - $1}' > "$rundir/$v/seconds"
@@ -75,6 +76,8 @@ for s in "${!pids[@]}"; do
   wait "${pids[s]}" || { echo "FAILED validation on slot $s:" | tee -a "$log"; tail -n 20 "$rundir/val_$s.log" | tee -a "$log"; }
 done
 
+quoted=("${base[@]}" "${precision[@]}" "$@")
 "$py" scripts/ablation_report.py collect --rundir "$rundir" --start "$start" --steps "$steps" \
-  --variants "${variants[*]}" --deform-impl "$deform" --device "${ABLATE_DEVICE:-cuda}" --extra-args="$*" \
+  --variants "${variants[*]}" --deform-impl "$deform" --device "${ABLATE_DEVICE:-cuda}" \
+  --train-args="${quoted[*]}" \
   --json "$out/ablation.json" | tee -a "$log"

@@ -70,6 +70,7 @@ def test_ablation_script_on_cpu_fine_tunes_each_variant_from_the_checkpoint_and_
         assert all(math.isfinite(entry[k]) for k in ("val_p1_mm", "val_p1_noisy_mm", "val_p1_virtual_mm")), name
         assert entry["steps"] == (0 if name == "start" else 2)
     assert data["variants"]["all"]["step"] == 7 and data["card"] == "cpu"
+    assert data["train_args"] == " ".join(["--seed", "0", "--batch", "16", "--lr", "7e-4", *cmd[5:]])  # as run
     for name in ("all", "no_noise"):  # no validation epoch in the runs: scored afterwards only
         assert not (tmp_path / "runs" / name / "best.pt").exists()
     state = torch.load(tmp_path / "runs" / "no_noise" / "last.pt", weights_only=False)
