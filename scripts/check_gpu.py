@@ -73,6 +73,11 @@ def max_rel(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).abs().max() / b.abs().max().clamp(min=1e-12))
 
 
+def error_text(exc: BaseException) -> str:
+    """What the report records of a failed section or measurement (capped: a CUDA error can be pages long)."""
+    return f"{type(exc).__name__}: {exc}"[:2000]
+
+
 class Check:
     """The report, written to disk after every section; a section that raises records its error and the script
     goes on."""
@@ -89,7 +94,7 @@ class Check:
             fn()
         except Exception as exc:  # noqa: BLE001 - record it, keep the other sections
             traceback.print_exc()
-            self.report[f"error_{name}"] = f"{type(exc).__name__}: {exc}"[:2000]
+            self.report[f"error_{name}"] = error_text(exc)
         finally:
             if torch.cuda.is_available():
                 torch.cuda.empty_cache()
@@ -136,7 +141,7 @@ def time_deform_conv(report: dict, dev: torch.device, batch: int) -> None:
             report[f"deform_fwd_bwd_ms_batch{batch}_{impl}"] = 1e3 * sec
             report[f"deform_fwd_bwd_peak_gb_batch{batch}_{impl}"] = peak_gb(dev)
         except Exception as exc:  # noqa: BLE001
-            report[f"error_deform_fwd_bwd_{impl}"] = f"{type(exc).__name__}: {exc}"[:2000]
+            report[f"error_deform_fwd_bwd_{impl}"] = error_text(exc)
 
 
 def check_scan(report: dict, dev: torch.device) -> None:
@@ -251,7 +256,7 @@ def compare_model_grads(report: dict, model: SasMamba, dev: torch.device) -> Non
             loss.backward()
             grads[impl] = {n: p.grad.clone() for n, p in model.named_parameters()}
         except Exception as exc:  # noqa: BLE001
-            report[f"error_model_grads_{impl}"] = f"{type(exc).__name__}: {exc}"[:2000]
+            report[f"error_model_grads_{impl}"] = error_text(exc)
     model.zero_grad()
     model.set_deform_impl("auto")
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
@@ -276,7 +281,7 @@ def time_train_by_deform_impl(report: dict, model: SasMamba, dev: torch.device) 
             try:
                 torchvision_deform()
             except ImportError as exc:  # no torchvision: neither timing would use it
-                report[f"error_deform_{impl}"] = f"{type(exc).__name__}: {exc}"
+                report[f"error_deform_{impl}"] = error_text(exc)
                 continue
         key = f"train_step_s_batch{batch}_bf16_deform_{impl}"
         try:
@@ -286,14 +291,14 @@ def time_train_by_deform_impl(report: dict, model: SasMamba, dev: torch.device) 
             seconds[impl] = report[key] = timed(step, 10, dev)
             report[f"train_peak_gb_batch{batch}_bf16_deform_{impl}"] = peak_gb(dev)
         except Exception as exc:  # noqa: BLE001
-            report[f"error_{key}"] = f"{type(exc).__name__}: {exc}"[:2000]
+            report[f"error_{key}"] = error_text(exc)
         key = f"infer_frames_per_s_batch{infer_batch}_bf16_deform_{impl}"
         try:
             model.eval()
             with torch.no_grad(), bf16(dev):
                 report[key] = infer_batch * model.cfg.frames / timed(lambda: model(xi), 5, dev)
         except Exception as exc:  # noqa: BLE001
-            report[f"error_{key}"] = f"{type(exc).__name__}: {exc}"[:2000]
+            report[f"error_{key}"] = error_text(exc)
         if dev.type == "cuda":
             torch.cuda.empty_cache()
     model.set_deform_impl("auto")
