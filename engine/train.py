@@ -1,8 +1,9 @@
 """`python -m engine train`: train SasMamba on Human3.6M, on CPU (smoke runs) or GPUs under torchrun (DDP).
 
 One process per GPU; batches are synthesised on the device (engine/train_data.py). Checkpoints (model, optimiser,
-epoch, RNG) go to OUT/last.pt every epoch and every few minutes, OUT/best.pt on the best validation P1 (held-out
-S8 takes, never S9/S11), and a JSON line per epoch to OUT/log.jsonl. `--resume` continues from a checkpoint.
+epoch, step, place in the epoch) go to OUT/last.pt every epoch and every few minutes, OUT/best.pt on the best
+validation P1 (held-out S8 takes, never S9/S11), and a JSON line per epoch to OUT/log.jsonl. `--resume` continues
+from a checkpoint.
 """
 
 from __future__ import annotations
@@ -57,7 +58,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--lr-decay", type=float, default=0.99, help="multiplier per epoch")
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--stride", type=int, default=81, help="training clip stride in frames")
-    ap.add_argument("--virtual-p", type=float, default=0.5, help="share of batches seen by a virtual camera")
+    ap.add_argument("--virtual-p", type=float, default=0.5, help="share of clips seen by a virtual camera")
     ap.add_argument("--noise-p", type=float, default=0.5, help="share of clips with detector-like 2D noise")
     ap.add_argument("--flip-p", type=float, default=0.5)
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
