@@ -49,7 +49,8 @@ def interim_label(training: dict | None) -> str:
     status = (training or {}).get("status", "")
     epochs = (training or {}).get("epochs")
     if "interim" in status or not status:
-        return f"INTERIM weights ({epochs} epochs of training): accuracy is not final"
+        trained = f" ({epochs} epochs of training)" if epochs else ""
+        return f"INTERIM weights{trained}: accuracy is not final"
     return status
 
 
