@@ -56,6 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=16, help="clips per process per step")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--lr-decay", type=float, default=0.99, help="multiplier per epoch")
+    ap.add_argument("--warmup-steps", type=int, default=0,
+                    help="ramp the learning rate up linearly over this run's first steps: for a fresh optimiser "
+                         "on trained weights (--init-weights), whose first Adam steps are otherwise full-size")
     ap.add_argument("--weight-decay", type=float, default=0.01)
     ap.add_argument("--stride", type=int, default=81, help="training clip stride in frames")
     ap.add_argument("--virtual-p", type=float, default=0.5, help="share of clips seen by a virtual camera")
@@ -140,8 +143,7 @@ class Trainer:
         batch_gen = torch.Generator(device=self.device).manual_seed(args.seed * 7919 + self.rank + 13 * self.epoch)
         stop = False
         while self.epoch < args.epochs and not stop:
-            for g in self.opt.param_groups:
-                g["lr"] = args.lr * args.lr_decay**self.epoch
+            epoch_lr = args.lr * args.lr_decay**self.epoch
             order = self.epoch_order()
             nb = self.steps_per_epoch()
             per_step = self.world * args.batch
@@ -152,6 +154,9 @@ class Trainer:
                 first = i * per_step + self.rank * args.batch
                 idx = order[first:first + args.batch].to(self.device)
                 clip, cam = idx // 4, idx % 4
+                warm = min(1.0, (self.step - self.start_step + 1) / args.warmup_steps) if args.warmup_steps else 1.0
+                for g in self.opt.param_groups:
+                    g["lr"] = epoch_lr * warm
                 x, y = make_batch(self.train.world[clip], self.train.subject[clip], cam, self.bank, batch_gen,
                                   virtual_p=args.virtual_p, flip_p=args.flip_p, noise_p=args.noise_p)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=args.bf16):

@@ -47,3 +47,15 @@ def test_two_process_epoch_validates_like_one_process_and_resumes_on_one(tmp_pat
     resumed.run()
     state = torch.load(mid / "last.pt", weights_only=False)
     assert (state["step"], state["epoch_samples"], state["world"]) == (6, 5 * 2 * 2 + 2, 1)
+
+
+def test_warmup_ramps_the_learning_rate_from_this_runs_first_step(tmp_path, h36m_dir):
+    run = Trainer(parse_args([*TINY, "--out", str(tmp_path / "w"), "--lr", "1e-3", "--lr-decay", "0.5",
+                              "--warmup-steps", "10", "--max-steps", "3"]))
+    run.run()
+    assert abs(run.opt.param_groups[0]["lr"] - 1e-3 * 3 / 10) < 1e-12  # epoch 0: no decay yet, 3 of 10 steps
+    # a later run from that checkpoint counts its warm-up from its own first step
+    more = Trainer(parse_args([*TINY, "--out", str(tmp_path / "w"), "--lr", "1e-3", "--lr-decay", "0.5",
+                               "--warmup-steps", "4", "--run-steps", "2", "--resume", str(tmp_path / "w" / "last.pt")]))
+    more.run()
+    assert more.step == 5 and abs(more.opt.param_groups[0]["lr"] - 1e-3 * 2 / 4) < 1e-12
