@@ -56,6 +56,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--batch", type=int, default=16, help="clips per process per step")
     ap.add_argument("--lr", type=float, default=5e-4)
     ap.add_argument("--lr-decay", type=float, default=0.99, help="multiplier per epoch")
+    ap.add_argument("--ema", type=float, default=0.0,
+                    help="keep an exponential moving average of the weights with this decay per step (e.g. 0.998): "
+                         "validation, best.pt and exported weights then use the average")
     ap.add_argument("--warmup-steps", type=int, default=0,
                     help="ramp the learning rate up linearly over this run's first steps: for a fresh optimiser "
                          "on trained weights (--init-weights), whose first Adam steps are otherwise full-size")
@@ -118,6 +121,7 @@ class Trainer:
                                     subjects=subjects, device=self.device, bank=self.bank)
         self.epoch, self.step, self.best = 0, 0, math.inf
         self.epoch_samples = 0  # training samples (clip x camera slot) of the current epoch already seen
+        self._resumed_ema = None
         self.gpu_seconds = 0.0
         self.args.out.mkdir(parents=True, exist_ok=True)
         if args.resume and args.resume.exists():
@@ -125,6 +129,16 @@ class Trainer:
         elif args.init_weights:
             self.load_weights(args.init_weights)
         self.start_step = self.step  # --run-steps counts from here
+        # the average starts from the weights as loaded (a resumed checkpoint's own average, when it kept one);
+        # validation scores it, and it is what best.pt and the exported weights stand for
+        self.ema = None
+        if args.ema:
+            from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+            self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(args.ema))
+            if self._resumed_ema is not None:
+                self.ema.module.load_state_dict(self._resumed_ema)
+                self.ema.n_averaged.fill_(1)  # at 0 the first update would copy the weights over the average
 
     # one epoch = every training clip through each of its subject's 4 camera slots (real or virtual), in one
     # order shared by all ranks: global step i takes the next world x batch entries, rank r its r-th share, so the
@@ -166,6 +180,8 @@ class Trainer:
                 loss.backward()
                 torch.nn.utils.clip_grad_norm_(self.model.parameters(), 1.0)
                 self.opt.step()
+                if self.ema is not None:
+                    self.ema.update_parameters(self.model)
                 self.step += 1
                 self.epoch_samples = (i + 1) * per_step
                 losses.append(loss.detach())  # no .item() here: it would wait for the GPU every step
@@ -190,10 +206,14 @@ class Trainer:
             self.epoch += 1
             self.epoch_samples = 0
             metrics = {} if args.no_val else self.validate(robustness=args.val_robustness)
+            if metrics and self.ema is not None:  # the raw weights too, so a log shows what the average buys
+                raw = validate(self.model, self.val, self.bank, bf16=args.bf16)
+                metrics.update({f"{k.removesuffix('_mm')}_raw_mm": v for k, v in raw.items()})
             train_loss = float(torch.stack(losses).mean()) if losses else None
             record = {"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
                       "lr": self.opt.param_groups[0]["lr"], "epoch_seconds": time.time() - t_epoch,
-                      "gpu_minutes_total": self.gpu_seconds / 60, "world_size": self.world, **metrics}
+                      "gpu_minutes_total": self.gpu_seconds / 60, "world_size": self.world,
+                      **({"val_of_ema": args.ema} if self.ema is not None and metrics else {}), **metrics}
             if self.rank == 0:
                 print(json.dumps(record), flush=True)
                 with open(args.out / "log.jsonl", "a") as fh:
@@ -209,7 +229,8 @@ class Trainer:
     def validate(self, robustness: bool = False) -> dict:
         """P1 in mm on held-out training-subject takes, ground-truth 2D from the 4 real cameras, exact mm; with
         `robustness`, also with noisy 2D and from virtual cameras (engine/validation.py)."""
-        return validate(self.model, self.val, self.bank, bf16=self.args.bf16, robustness=robustness)
+        model = self.ema.module if self.ema is not None else self.model
+        return validate(model, self.val, self.bank, bf16=self.args.bf16, robustness=robustness)
 
     def save(self, name: str) -> None:
         if self.rank != 0:
@@ -218,6 +239,8 @@ class Trainer:
                  "step": self.step, "best": self.best, "config": self.cfg.to_dict(), "args": vars(self.args),
                  "gpu_seconds": self.gpu_seconds, "epoch_samples": self.epoch_samples, "world": self.world,
                  "start_step": self.start_step}
+        if self.ema is not None:
+            state["ema"] = self.ema.module.state_dict()
         tmp = self.args.out / (name + ".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.args.out / name)
@@ -240,6 +263,7 @@ class Trainer:
     def load(self, path: Path) -> None:
         state = torch.load(path, map_location=self.device, weights_only=False)
         self.model.load_state_dict(state["model"])
+        self._resumed_ema = state.get("ema")
         if "opt" in state:
             self.opt.load_state_dict(state["opt"])
         self.epoch, self.step = state.get("epoch", 0), state.get("step", 0)

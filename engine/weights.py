@@ -101,8 +101,9 @@ def load_model_state(path: str | Path) -> tuple[dict, dict]:
 
 
 def _read_checkpoint(path: Path) -> tuple[dict, dict]:
-    """A training checkpoint's whole dict (CPU tensors) and its model's state_dict without DDP's "module." prefixes.
-    Imports torch."""
+    """A training checkpoint's whole dict (CPU tensors) and its model's state_dict without DDP's "module." prefixes:
+    the moving average of the weights when training kept one (`train --ema`: validation chose the checkpoint by
+    it), else the trained weights. Imports torch."""
     import torch
 
     if not path.is_file():
@@ -110,7 +111,7 @@ def _read_checkpoint(path: Path) -> tuple[dict, dict]:
     state = torch.load(path, map_location="cpu", weights_only=False)
     if not isinstance(state, dict) or "model" not in state or "config" not in state:
         raise InputError(f"{path} is not a training checkpoint of `python -m engine train` (no model or config)")
-    return state, {k.removeprefix("module."): v for k, v in state["model"].items()}
+    return state, {k.removeprefix("module."): v for k, v in state.get("ema", state["model"]).items()}
 
 
 def export_checkpoint(pt_path: str | Path, npz_path: str | Path, metadata: dict | None = None) -> Path:

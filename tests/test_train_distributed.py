@@ -7,10 +7,13 @@ import os
 import subprocess
 import sys
 
+import numpy as np
 import torch
 
 from engine.paths import PROJECT_ROOT
 from engine.train import Trainer, parse_args
+from engine.validation import validate
+from engine.weights import export_checkpoint, load_weights
 
 ENV_1_THREAD = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(PROJECT_ROOT)}
 TINY = ["--config", "sasmamba-tiny", "--train-subjects", "S8", "--stride", "2000", "--batch", "2",
@@ -59,3 +62,31 @@ def test_warmup_ramps_the_learning_rate_from_this_runs_first_step(tmp_path, h36m
                                "--warmup-steps", "4", "--run-steps", "2", "--resume", str(tmp_path / "w" / "last.pt")]))
     more.run()
     assert more.step == 5 and abs(more.opt.param_groups[0]["lr"] - 1e-3 * 2 / 4) < 1e-12
+
+
+def test_moving_average_is_validated_checkpointed_resumed_and_exported(tmp_path, h36m_dir):
+    out = tmp_path / "ema"
+    run = Trainer(parse_args([*TINY, "--out", str(out), "--ema", "0.5", "--epochs", "1"]))
+    run.run()
+    record = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    assert record["val_of_ema"] == 0.5 and record["val_p1_raw_mm"] != record["val_p1_mm"]
+    state = torch.load(out / "last.pt", weights_only=False)
+    model, ema = state["model"], state["ema"]
+    assert model.keys() == ema.keys() and any(not torch.equal(model[k], ema[k]) for k in model)
+    # validation scores the average
+    metrics = run.validate()
+    run.model.load_state_dict(ema)
+    assert validate(run.model, run.val, run.bank) == metrics
+    # a resumed run carries on from the saved average, not from a fresh copy of the weights
+    more = Trainer(parse_args([*TINY, "--out", str(out), "--ema", "0.5", "--resume", str(out / "last.pt"),
+                               "--run-steps", "1"]))
+    assert all(torch.equal(v, ema[k]) for k, v in more.ema.module.state_dict().items())
+    more.run()  # one step: average = 0.5 saved average + 0.5 new weights
+    new = more.model.state_dict()
+    for k, v in more.ema.module.state_dict().items():
+        if v.is_floating_point():
+            assert torch.allclose(v, 0.5 * ema[k] + 0.5 * new[k], atol=1e-6), k
+    # the exported weights are the average
+    saved = torch.load(out / "last.pt", weights_only=False)["ema"]
+    arrays, _ = load_weights(export_checkpoint(out / "last.pt", tmp_path / "ema.npz"))
+    assert all(np.array_equal(arrays[k], saved[k].numpy()) for k in saved)
