@@ -47,17 +47,18 @@ def load_predictor(checkpoint: Path, backend: str, device: str):
     import torch
 
     from .model import SasMamba, get_config
+    from .weights import load_model_state
 
-    state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    cfg = get_config(state["config"])
+    state, info = load_model_state(checkpoint)  # the moving average, when training kept one
+    cfg = get_config(info["config"])
     model = SasMamba(cfg).to(device).eval()
-    model.load_state_dict(state["model"])
+    model.load_state_dict(state)
 
     @torch.no_grad()
     def predict(x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(np.ascontiguousarray(x)).to(device)).float().cpu().numpy()
 
-    meta = {k: state.get(k) for k in ("epoch", "step", "best", "gpu_seconds")}
+    meta = {"epoch": info["epoch"], "step": info["step"], "best": info["best"], "gpu_seconds": info["gpu_seconds"]}
     return predict, cfg, meta
 
 

@@ -85,18 +85,21 @@ def export_model(model, path: str | Path, metadata: dict | None = None, config_n
 def load_model_state(path: str | Path) -> tuple[dict, dict]:
     """A model's state_dict (torch tensors) from shipped weights (.npz) or a training checkpoint (.pt), and what the
     file says of its training: config (dict), epoch, step (None for .npz: not recorded), epoch_samples,
-    gpu_seconds. Imports torch."""
+    gpu_seconds, best (validation P1 in mm). A checkpoint's moving average, when it kept one (`train --ema`), is
+    the model it stands for. Imports torch."""
     import torch
 
     path = Path(path)
     if path.suffix == ".npz":
         arrays, meta = load_weights(path)
+        checkpoint = meta.get("checkpoint") or {}
         info = {"config": meta["config"], "epoch": int(meta.get("epochs") or 0), "step": None, "epoch_samples": 0,
-                "gpu_seconds": float((meta.get("checkpoint") or {}).get("gpu_seconds") or 0.0)}
+                "gpu_seconds": float(checkpoint.get("gpu_seconds") or 0.0), "best": checkpoint.get("best_val_p1_mm")}
         return {k: torch.from_numpy(v) for k, v in arrays.items()}, info
     state, model_state = _read_checkpoint(path)
     info = {"config": state["config"], "epoch": int(state.get("epoch", 0)), "step": int(state.get("step", 0)),
-            "epoch_samples": int(state.get("epoch_samples", 0)), "gpu_seconds": float(state.get("gpu_seconds", 0.0))}
+            "epoch_samples": int(state.get("epoch_samples", 0)), "gpu_seconds": float(state.get("gpu_seconds", 0.0)),
+            "best": state.get("best")}
     return model_state, info
 
 

@@ -10,6 +10,7 @@ import sys
 import numpy as np
 import torch
 
+from engine.evaluate import load_predictor
 from engine.paths import PROJECT_ROOT
 from engine.train import Trainer, parse_args
 from engine.validation import validate
@@ -90,3 +91,10 @@ def test_moving_average_is_validated_checkpointed_resumed_and_exported(tmp_path,
     saved = torch.load(out / "last.pt", weights_only=False)["ema"]
     arrays, _ = load_weights(export_checkpoint(out / "last.pt", tmp_path / "ema.npz"))
     assert all(np.array_equal(arrays[k], saved[k].numpy()) for k in saved)
+    # and so is what `engine evaluate --checkpoint last.pt` scores
+    predict, _, _ = load_predictor(out / "last.pt", "torch", "cpu")
+    more.model.load_state_dict(saved)
+    more.model.eval()
+    x = torch.randn(1, more.cfg.frames, 17, 2)
+    with torch.no_grad():
+        assert np.allclose(predict(x.numpy()), more.model(x).numpy(), atol=1e-6)
