@@ -241,6 +241,8 @@ class Trainer:
                  "start_step": self.start_step}
         if self.ema is not None:
             state["ema"] = self.ema.module.state_dict()
+        if name == "best.pt":  # for export and evaluation; resuming uses last.pt. Also keeps it small to bring back
+            del state["opt"]
         tmp = self.args.out / (name + ".tmp")
         torch.save(state, tmp)
         os.replace(tmp, self.args.out / name)

@@ -98,3 +98,11 @@ def test_moving_average_is_validated_checkpointed_resumed_and_exported(tmp_path,
     x = torch.randn(1, more.cfg.frames, 17, 2)
     with torch.no_grad():
         assert np.allclose(predict(x.numpy()), more.model(x).numpy(), atol=1e-6)
+
+
+def test_best_checkpoint_leaves_the_optimiser_to_last(tmp_path, h36m_dir):
+    out = tmp_path / "b"
+    Trainer(parse_args([*TINY, "--out", str(out), "--epochs", "1"])).run()
+    best, last = (torch.load(out / name, weights_only=False) for name in ("best.pt", "last.pt"))
+    assert "opt" not in best and last["opt"]["state"]
+    assert all(torch.equal(best["model"][k], v) for k, v in last["model"].items())  # one epoch: the same weights
