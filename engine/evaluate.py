@@ -58,7 +58,7 @@ def load_predictor(checkpoint: Path, backend: str, device: str):
     def predict(x: np.ndarray) -> np.ndarray:
         return model(torch.from_numpy(np.ascontiguousarray(x)).to(device)).float().cpu().numpy()
 
-    meta = {"epoch": info["epoch"], "step": info["step"], "best": info["best"], "gpu_seconds": info["gpu_seconds"]}
+    meta = {k: info[k] for k in ("epoch", "step", "best", "gpu_seconds")}
     return predict, cfg, meta
 
 

@@ -121,11 +121,11 @@ class Trainer:
                                     subjects=subjects, device=self.device, bank=self.bank)
         self.epoch, self.step, self.best = 0, 0, math.inf
         self.epoch_samples = 0  # training samples (clip x camera slot) of the current epoch already seen
-        self._resumed_ema = None
         self.gpu_seconds = 0.0
         self.args.out.mkdir(parents=True, exist_ok=True)
+        resumed_ema = None
         if args.resume and args.resume.exists():
-            self.load(args.resume)
+            resumed_ema = self.load(args.resume)
         elif args.init_weights:
             self.load_weights(args.init_weights)
         self.start_step = self.step  # --run-steps counts from here
@@ -136,8 +136,8 @@ class Trainer:
             from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
             self.ema = AveragedModel(self.model, multi_avg_fn=get_ema_multi_avg_fn(args.ema))
-            if self._resumed_ema is not None:
-                self.ema.module.load_state_dict(self._resumed_ema)
+            if resumed_ema is not None:
+                self.ema.module.load_state_dict(resumed_ema)
                 self.ema.n_averaged.fill_(1)  # at 0 the first update would copy the weights over the average
 
     # one epoch = every training clip through each of its subject's 4 camera slots (real or virtual), in one
@@ -262,10 +262,10 @@ class Trainer:
         if self.rank == 0:
             print(f"initialised from {path}: epoch {self.epoch} step {self.step}", flush=True)
 
-    def load(self, path: Path) -> None:
+    def load(self, path: Path) -> dict | None:
+        """Everything a run needs to continue; returns the checkpoint's moving average, if it kept one."""
         state = torch.load(path, map_location=self.device, weights_only=False)
         self.model.load_state_dict(state["model"])
-        self._resumed_ema = state.get("ema")
         if "opt" in state:
             self.opt.load_state_dict(state["opt"])
         self.epoch, self.step = state.get("epoch", 0), state.get("step", 0)
@@ -278,6 +278,7 @@ class Trainer:
         self.gpu_seconds = state.get("gpu_seconds", 0.0)
         if self.rank == 0:
             print(f"resumed from {path}: epoch {self.epoch} step {self.step} best {self.best:.2f} mm", flush=True)
+        return state.get("ema")
 
 
 def main(argv: list[str]) -> int:
