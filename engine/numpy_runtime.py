@@ -3,10 +3,11 @@
 It reads the same weight file as the torch backends (engine/weights.py) and follows engine/model.py step by step;
 tests hold the two equal. Nothing on this path imports torch.
 
-Layout: activations are channels-last, (b, T, J, C). The scan runs time-major with batch and directions after
-time, u, delta (L, b, K, d), B, C (L, b, K, N): each step updates one contiguous (b, K, N, d) state, with the
-exponentials and input terms of `block` steps computed at once (the same recurrence as engine/scan.py's reference).
-Everything is float32.
+Layout: activations are channels-last, (b, T, J, C). The scan is the compiled one where it is built for this
+platform (engine/native_scan.py: a C library loaded with ctypes, which reads the activations in place); otherwise it
+runs here, time-major with batch and directions after time, u, delta (L, b, K, d), B, C (L, b, K, N): each step
+updates one contiguous (b, K, N, d) state, with the exponentials and input terms of `block` steps computed at once
+(the same recurrence as engine/scan.py's reference). Everything is float32.
 """
 
 from __future__ import annotations
@@ -16,6 +17,8 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
+
+from . import native_scan
 
 F32 = np.float32
 
@@ -226,30 +229,45 @@ class NumpySasMamba:
                 "dt_proj_blocks": block_diagonal(p[prefix + "dt_proj_weight"].transpose(0, 2, 1)),  # (K R, K d)
                 "in_proj_t": p[prefix + "in_proj.weight"].T.copy(),
                 "out_proj_t": p[prefix + "out_proj.weight"].T.copy(),
+                # the compiled scan's layouts (engine/native_scan.py)
+                "dt_w": p[prefix + "dt_proj_weight"].transpose(0, 2, 1).copy(),  # (K, R, d)
+                "dt_bias_k": p[prefix + "dt_proj_bias"].reshape(k, di),
+                "D_k": p[prefix + "D"].reshape(k, di),
             }
         return self._ssm_cache[prefix]
 
     def _ssm(self, x: np.ndarray, prefix: str) -> np.ndarray:
         p, q = self.p, self._ssm_params(prefix)
         b, t, j, _ = x.shape
-        di, n, r = self.d_inner, self.d_state, self.dt_rank
-        length = t * j
+        di = self.d_inner
         xz = linear(x, q["in_proj_t"])  # (b, T, J, 2 di)
         xi, z = xz[..., :di], silu(xz[..., di:])
         offset = conv3x3_dense(xi, p[prefix + "offset_conv.weight"], p[prefix + "offset_conv.bias"])
         xc = silu(deform_conv_depthwise(xi, offset, p[prefix + "conv.weight"], p[prefix + "conv.bias"]))
         xa = self.anchor_sum @ xc  # xc plus its stride-2/3 group anchors, per joint
+        proj_a = linear(xa, q["x_proj_a"]).reshape(b, t, j, 2, -1)  # directions 0 and 2
+        proj_c = linear(xc, q["x_proj_c"]).reshape(b, t, j, 2, -1)  # directions 1 and 3
+        if native_scan.available():  # the compiled scan: no reordered copies, directions summed on the grid
+            ys = native_scan.stride_scan(xa, xc, proj_a, proj_c, q["A"], q["dt_w"], q["dt_bias_k"], q["D_k"])
+        else:
+            ys = self._stride_scan_time_major(xa, xc, proj_a, proj_c, q)
+        y = layer_norm(ys, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5) * z
+        return linear(y, q["out_proj_t"])
 
-        # the four scan orders, time-major (L, b, K, .): frame-major t0j0 t0j1 ..., joint-major j0t0 j0t1 ...,
-        # and both reversed. Projections of the reversed orders come from the forward-order activations (one
-        # product per order), and D u is added after mapping back, as (D_0 + D_2) xa + (D_1 + D_3) xc.
+    def _stride_scan_time_major(self, xa: np.ndarray, xc: np.ndarray, proj_a: np.ndarray, proj_c: np.ndarray,
+                                q: dict) -> np.ndarray:
+        """The four scan orders, time-major (L, b, K, .): frame-major t0j0 t0j1 ..., joint-major j0t0 j0t1 ...,
+        and both reversed, through `selective_scan`; summed back on the (b, T, J, di) grid. Projections of the
+        reversed orders come from the forward-order activations (one product per order), and D u is added after
+        mapping back, as (D_0 + D_2) xa + (D_1 + D_3) xc."""
+        b, t, j, di = xa.shape
+        n, r = self.d_state, self.dt_rank
+        length = t * j
         u = np.empty((length, b, 4, di), F32)
         u[:, :, 0].reshape(t, j, b, di)[:] = xa.transpose(1, 2, 0, 3)
         u[:, :, 1].reshape(j, t, b, di)[:] = xc.transpose(2, 1, 0, 3)
         u[:, :, 2] = u[::-1, :, 0]
         u[:, :, 3] = u[::-1, :, 1]
-        proj_a = linear(xa, q["x_proj_a"]).reshape(b, t, j, 2, -1)  # directions 0 and 2
-        proj_c = linear(xc, q["x_proj_c"]).reshape(b, t, j, 2, -1)  # directions 1 and 3
         x_dbl = np.empty((length, b, 4, r + 2 * n), F32)
         x_dbl[:, :, 0].reshape(t, j, b, -1)[:] = proj_a[..., 0, :].transpose(1, 2, 0, 3)
         x_dbl[:, :, 2].reshape(t, j, b, -1)[:] = proj_a[:, ::-1, ::-1, 1, :].transpose(1, 2, 0, 3)
@@ -266,8 +284,7 @@ class NumpySasMamba:
         ys = ys + (y[:, :, 1] + y[::-1, :, 3]).reshape(j, t, b, di).transpose(2, 1, 0, 3)
         ys += q["D_a"] * xa
         ys += q["D_c"] * xc
-        y = layer_norm(ys, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5) * z
-        return linear(y, q["out_proj_t"])
+        return ys
 
     def _block(self, x: np.ndarray, prefix: str) -> np.ndarray:
         p = self.p

@@ -1,13 +1,17 @@
-"""The compiled selective scan (engine/native/scan.c through engine/native_scan.py) against the reference loop."""
+"""The compiled selective scan (engine/native/scan.c through engine/native_scan.py) against the reference loop,
+and the lifter's paths with and without it."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
+from test_lifter_model import perturbed_model
 
 from engine import native_scan
+from engine import numpy_runtime as npr
 from engine.scan import selective_scan_reference
+from engine.weights import state_dict_arrays
 
 pytestmark = pytest.mark.usefixtures("torch_one_thread")
 
@@ -108,3 +112,22 @@ def test_without_the_library_nothing_loads(monkeypatch, tmp_path, native_scan_li
     monkeypatch.setenv("SASMAMBA_NATIVE_SCAN", "0")  # the off switch
     assert not native_scan.available()
 
+
+def test_lifter_paths_agree_with_and_without_the_library(native_scan_library, monkeypatch, tmp_path):
+    """The torch inference path and the numpy runtime, each with the compiled scan and with their own loops, and
+    the differentiable path: one result."""
+    model = perturbed_model("sasmamba-xs")
+    x = torch.randn(2, model.cfg.frames, 17, 2, generator=torch.Generator().manual_seed(3)) * 0.4
+    net = npr.NumpySasMamba(state_dict_arrays(model), model.cfg.to_dict(), threads=2)
+    outputs = {}
+    for name, library in (("native", native_scan_library), ("fallback", tmp_path / "absent.so")):
+        monkeypatch.setattr(native_scan, "library_path", lambda library=library: library)
+        assert native_scan.available() == (name == "native")
+        with torch.no_grad():
+            outputs["torch " + name] = model(x).numpy()
+        outputs["numpy " + name] = net.forward(x.numpy(), batch=1)
+    model.set_scan_backend("chunked")
+    outputs["differentiable"] = model(x.clone().requires_grad_()).detach().numpy()
+    expected = outputs.pop("differentiable")
+    for name, got in outputs.items():
+        assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max(), name
