@@ -19,6 +19,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from . import native_scan
+from .blas_threads import one_blas_thread
 
 F32 = np.float32
 
@@ -316,8 +317,8 @@ class NumpySasMamba:
         groups = [x[i:i + batch] for i in range(0, len(x), batch)]
         if self.threads == 1 or len(groups) == 1:
             outs = [self._forward_one(g) for g in groups]
-        else:
-            with ThreadPoolExecutor(self.threads) as pool:
+        else:  # one BLAS thread each: the workers' products then run side by side, not in turn
+            with one_blas_thread(), ThreadPoolExecutor(self.threads) as pool:
                 outs = list(pool.map(self._forward_one, groups))
         return np.concatenate(outs) if outs else np.zeros(x.shape[:3] + (3,), F32)
 
