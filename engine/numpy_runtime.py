@@ -26,10 +26,14 @@ F32 = np.float32
 
 # ----------------------------------------------------------------------------------------------- elementwise pieces
 def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(-1, keepdims=True)
-    xc = x - mean
-    var = np.mean(xc * xc, axis=-1, keepdims=True)
-    xc *= 1.0 / np.sqrt(var + F32(eps))
+    """A new array; the only full-size temporary is the result itself (the variance's squares are summed by einsum)."""
+    xc = x - x.mean(-1, keepdims=True)
+    scale = np.einsum("...c,...c->...", xc, xc)[..., None]
+    scale *= F32(1 / x.shape[-1])
+    scale += F32(eps)
+    np.sqrt(scale, out=scale)
+    np.reciprocal(scale, out=scale)
+    xc *= scale
     xc *= weight
     xc += bias
     return xc
@@ -54,18 +58,32 @@ def linear(x: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None = None) 
     return out.reshape(x.shape[:-1] + (weight_t.shape[1],))
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7): numpy has no erf and Blender ships no scipy."""
-    a = np.abs(x)
-    t = F32(1) / (F32(1) + F32(0.3275911) * a)
-    poly = t * (F32(0.254829592) + t * (F32(-0.284496736) + t * (F32(1.421413741) + t * (F32(-1.453152027)
-                                                                                     + t * F32(1.061405429)))))
-    return np.copysign(F32(1) - poly * np.exp(-a * a), x)
+def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7): numpy has no erf and Blender ships no scipy.
+    In place where it can: two temporaries besides `out` (which must not be x)."""
+    a = np.abs(x, out=out)
+    t = a * F32(0.3275911)
+    t += F32(1)
+    np.reciprocal(t, out=t)
+    poly = t * F32(1.061405429)
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += F32(c)
+        poly *= t
+    np.square(a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    a *= poly
+    np.subtract(F32(1), a, out=a)
+    return np.copysign(a, x, out=a)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, as torch.nn.GELU()."""
-    return F32(0.5) * x * (F32(1) + erf(x * F32(1 / math.sqrt(2))))
+    """Exact (erf) GELU, as torch.nn.GELU(): 0.5 x (1 + erf(x / sqrt 2))."""
+    out = erf(x * F32(1 / math.sqrt(2)), out=np.empty_like(x))
+    out += F32(1)
+    out *= x
+    out *= F32(0.5)
+    return out
 
 
 def stride_anchor_sum(joints: int) -> np.ndarray:
@@ -252,7 +270,8 @@ class NumpySasMamba:
             ys = native_scan.stride_scan(xa, xc, proj_a, proj_c, q["A"], q["dt_w"], q["dt_bias_k"], q["D_k"])
         else:
             ys = self._stride_scan_time_major(xa, xc, proj_a, proj_c, q)
-        y = layer_norm(ys, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5) * z
+        y = layer_norm(ys, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5)
+        y *= z
         return linear(y, q["out_proj_t"])
 
     def _stride_scan_time_major(self, xa: np.ndarray, xc: np.ndarray, proj_a: np.ndarray, proj_c: np.ndarray,
@@ -289,10 +308,12 @@ class NumpySasMamba:
 
     def _block(self, x: np.ndarray, prefix: str) -> np.ndarray:
         p = self.p
-        x = x + self._ssm(layer_norm(x, p[prefix + "norm1.weight"], p[prefix + "norm1.bias"], 1e-6), prefix + "ssm.")
+        x = self._ssm(layer_norm(x, p[prefix + "norm1.weight"], p[prefix + "norm1.bias"], 1e-6), prefix + "ssm.") + x
         h = layer_norm(x, p[prefix + "norm2.weight"], p[prefix + "norm2.bias"], 1e-6)
         h = gelu(linear(h, p[prefix + "mlp.fc1.weight"].T, p[prefix + "mlp.fc1.bias"]))
-        return x + linear(h, p[prefix + "mlp.fc2.weight"].T, p[prefix + "mlp.fc2.bias"])
+        out = linear(h, p[prefix + "mlp.fc2.weight"].T, p[prefix + "mlp.fc2.bias"])
+        out += x
+        return out
 
     def _forward_one(self, x: np.ndarray) -> np.ndarray:
         p = self.p
