@@ -182,6 +182,18 @@ def test_numpy_runtime_equals_torch(name, batch, scan_impl):
         assert np.abs(out - expected).max() / np.abs(expected).max() < 1e-4
 
 
+def test_numpy_runtime_workers_get_one_blas_thread_each_and_it_is_restored():
+    from engine.blas_threads import _openblas_controls, one_blas_thread
+
+    controls = _openblas_controls()  # numpy's bundled OpenBLAS (what the pinned numpy wheel ships)
+    assert controls is not None
+    set_threads, get_threads = controls
+    set_threads(2)
+    with one_blas_thread() as switched:
+        assert switched and get_threads() == 1
+    assert get_threads() == 2
+
+
 def stride_ssm_as_written_first(ssm, x: torch.Tensor) -> torch.Tensor:
     """StrideSSM's differentiable forward as first written (anchors by index, einsums, the four directions summed
     one by one, the loop scan): the obvious reference for the rewritten, faster one."""
