@@ -14,7 +14,7 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
-# the compiled selective scan for this machine (engine/native/, gitignored); skipped with a message without a compiler
+# the C kernels for this machine (engine/native/, gitignored); skipped with a message where there is no C compiler
 native: $(STAMP)
 	$(PY) build.py --native
 

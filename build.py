@@ -8,9 +8,10 @@ stage engine/ retarget/ addon/ as one extension package with a root __init__.py 
 build with Blender's own `blender_ext.py build --split-platforms`, then `blender_ext.py validate` every zip.
 blender_ext.py is the stdlib-only tool that ships inside the `bpy` wheel, so no Blender binary is needed.
 
-The compiled selective scan (engine/native/scan.c, engine/native_scan.py) is built for the machine running the build
-and goes into the zips: a library named for its platform, so it loads only there (elsewhere the extension runs its
-torch/numpy loops). `python build.py --native` builds it into engine/native/ alone (make test / make bench do).
+The C kernels (engine/native/: the selective scan and the deformable conv, loaded by engine/native.py) are built for
+the machine running the build and go into the zips: a library named for its platform, so it loads only there
+(elsewhere the extension runs its torch/numpy code). `python build.py --native` builds it into engine/native/ alone
+(make test / make bench do).
 
 Wheels: mediapipe 0.10.21 and what `mediapipe.solutions.pose` imports at run time, plus scipy. Never numpy (Blender
 ships it), never torch, exactly one OpenCV (mediapipe's opencv-contrib-python). jax/jaxlib, sentencepiece and
@@ -66,9 +67,10 @@ PLATFORMS: dict[str, tuple[str, ...]] = {
     "macos-arm64": ("macosx_15_0_arm64", "macosx_14_0_arm64", "macosx_13_0_arm64", "macosx_12_0_arm64",
                     "macosx_11_0_arm64", "macosx_10_9_universal2", "macosx_11_0_universal2"),
 }
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".pytest_cache", "*.egg-info", "_scan-*")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".pytest_cache", "*.egg-info", "_native-*")
 NATIVE_DIR = ROOT / "engine" / "native"
-# x86-64: scan.c once per instruction set, dispatch.c picks one at run time (engine/native/dispatch.c)
+NATIVE_KERNELS = ("scan.c", "deform.c")
+# x86-64: the kernels once per instruction set, dispatch.c picks one at run time (engine/native/dispatch.c)
 X86_VARIANTS = (("_avx512", ("-mavx512f", "-mavx2", "-mfma")), ("_avx2", ("-mavx2", "-mfma")), ("_sse2", ()))
 
 ROOT_INIT = '''"""SasMamba Mocap extension root: engine/, retarget/ and addon/ are its subpackages."""
@@ -178,40 +180,40 @@ def c_compiler() -> str | None:
     return None
 
 
-def compile_native_scan(out_dir: Path = NATIVE_DIR, *, force: bool = False) -> Path | None:
-    """engine/native/scan.c built for this machine into out_dir, named as engine/native_scan.py looks for it.
-    Kept when newer than its sources (unless `force`). None, with a message, where there is no C compiler or the
-    build fails: the extension then runs without it."""
-    from engine.native_scan import library_path
+def compile_native(out_dir: Path = NATIVE_DIR, *, force: bool = False) -> Path | None:
+    """engine/native/'s C kernels built for this machine into out_dir, named as engine/native.py looks for them.
+    Kept when newer than their sources (unless `force`). None, with a message, where there is no C compiler or the
+    build fails: the extension then runs without them."""
+    from engine.native import library_path
 
     target = out_dir / library_path().name
-    sources = [NATIVE_DIR / "scan.c", NATIVE_DIR / "dispatch.c"]
+    sources = [NATIVE_DIR / name for name in (*NATIVE_KERNELS, "dispatch.c", "vec.h")]
     if not force and target.is_file() and all(target.stat().st_mtime >= s.stat().st_mtime for s in sources):
         return target
     cc = c_compiler()
     if cc is None or sys.platform == "win32":
-        print("[build] no C compiler (cc/gcc/clang) here: the native scan is not built; torch/numpy loops are used",
+        print("[build] no C compiler (cc/gcc/clang) here: the C kernels are not built; torch/numpy code is used",
               flush=True)
         return None
     flags = ["-O3", "-fPIC", "-fvisibility=hidden", "-Wall"]
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sasmamba-native-") as tmp:
+        steps = []
         if platform.machine().lower() in ("x86_64", "amd64"):
-            steps = [[*flags, *isa, f"-DSCAN_SUFFIX={suffix}", "-c", str(sources[0]), "-o", f"{tmp}/scan{suffix}.o"]
-                     for suffix, isa in X86_VARIANTS]
-            steps.append([*flags, "-c", str(sources[1]), "-o", f"{tmp}/dispatch.o"])
-            objects = [step[-1] for step in steps]
+            for suffix, isa in X86_VARIANTS:
+                steps += [[*flags, *isa, f"-DISA_SUFFIX={suffix}", "-c", str(NATIVE_DIR / name),
+                           "-o", f"{tmp}/{name}{suffix}.o"] for name in NATIVE_KERNELS]
+            steps.append([*flags, "-c", str(NATIVE_DIR / "dispatch.c"), "-o", f"{tmp}/dispatch.o"])
         else:
-            steps = [[*flags, "-c", str(sources[0]), "-o", f"{tmp}/scan.o"]]
-            objects = [f"{tmp}/scan.o"]
+            steps = [[*flags, "-c", str(NATIVE_DIR / name), "-o", f"{tmp}/{name}.o"] for name in NATIVE_KERNELS]
         built = target.with_name(target.name + ".tmp")  # then renamed: a loader never sees half a library
-        for args in [*steps, ["-shared", "-o", str(built), *objects]]:
+        for args in [*steps, ["-shared", "-o", str(built), *(step[-1] for step in steps)]]:
             proc = subprocess.run([cc, *args], capture_output=True, text=True)
             if proc.returncode != 0:
-                print(f"[build] native scan not built ({cc} failed): {proc.stderr.strip()[:2000]}", flush=True)
+                print(f"[build] C kernels not built ({cc} failed): {proc.stderr.strip()[:2000]}", flush=True)
                 return None
         os.replace(built, target)
-    print(f"[build] native scan: {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}", flush=True)
+    print(f"[build] C kernels: {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}", flush=True)
     return target
 
 
@@ -227,7 +229,7 @@ def build(platforms: list[str], *, out_dir: Path = DIST) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sasmamba-build-") as tmp:
         pkg = stage(Path(tmp), wheels)
-        compile_native_scan(pkg / "engine" / "native", force=True)
+        compile_native(pkg / "engine" / "native", force=True)
         run_blender_ext("validate", str(pkg))
         for old in out_dir.glob("sasmamba_mocap-*.zip"):
             if any(old.stem.endswith(p.replace("-", "_")) for p in platforms):
@@ -249,10 +251,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="build only this platform (repeatable); default: all")
     parser.add_argument("--out", type=Path, default=DIST, help="output folder (default dist/)")
     parser.add_argument("--native", action="store_true",
-                        help="only build the compiled scan into engine/native/ for this machine (if out of date)")
+                        help="only build the C kernels into engine/native/ for this machine (if out of date)")
     args = parser.parse_args(argv)
     if args.native:
-        compile_native_scan()
+        compile_native()
         return 0
     zips = build(args.platform or list(PLATFORMS), out_dir=args.out)
     return 0 if zips else 1

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import native_scan
+from . import native
 from .config import CONFIGS, SasMambaConfig, get_config
 from .deform_conv import DeformableDepthwiseConv, deform_conv_depthwise_channels_last
 from .numpy_runtime import stride_anchor_sum
@@ -142,7 +142,7 @@ class StrideSSM(nn.Module):
         proj_a = torch.matmul(xa, torch.cat([w[0], w[2]]).t()).view(b, t, j, 2, -1)  # directions 0 and 2
         proj_c = torch.matmul(xc, torch.cat([w[1], w[3]]).t()).view(b, t, j, 2, -1)  # directions 1 and 3
         A = -torch.exp(self.A_log.float()).view(k, di, n).transpose(1, 2).contiguous()  # (K, N, di)
-        if xc.dtype == torch.float32 and xc.device.type == "cpu" and native_scan.available():
+        if xc.dtype == torch.float32 and xc.device.type == "cpu" and native.available():
             ys = self._stride_scan_native(xa, xc, proj_a, proj_c, A)
         else:
             ys = self._stride_scan_time_major(xa, xc, proj_a, proj_c, A)
@@ -157,7 +157,7 @@ class StrideSSM(nn.Module):
         def array(v: torch.Tensor):  # shares memory
             return v.detach().contiguous().numpy()
 
-        ys = native_scan.stride_scan(array(xa), array(xc), array(proj_a), array(proj_c), array(A),
+        ys = native.stride_scan(array(xa), array(xc), array(proj_a), array(proj_c), array(A),
                                      array(self.dt_proj_weight.transpose(1, 2)),  # (K, R, di)
                                      array(self.dt_proj_bias.view(k, di)), array(self.D.view(k, di)))
         return torch.from_numpy(ys)

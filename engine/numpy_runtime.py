@@ -4,7 +4,7 @@ It reads the same weight file as the torch backends (engine/weights.py) and foll
 tests hold the two equal. Nothing on this path imports torch.
 
 Layout: activations are channels-last, (b, T, J, C). The scan is the compiled one where it is built for this
-platform (engine/native_scan.py: a C library loaded with ctypes, which reads the activations in place); otherwise it
+platform (engine/native.py: a C library loaded with ctypes, which reads the activations in place); otherwise it
 runs here, time-major with batch and directions after time, u, delta (L, b, K, d), B, C (L, b, K, N): each step
 updates one contiguous (b, K, N, d) state, with the exponentials and input terms of `block` steps computed at once
 (the same recurrence as engine/scan.py's reference). Everything is float32.
@@ -18,7 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from . import native_scan
+from . import native
 from .blas_threads import one_blas_thread
 
 F32 = np.float32
@@ -248,7 +248,7 @@ class NumpySasMamba:
                 "dt_proj_blocks": block_diagonal(p[prefix + "dt_proj_weight"].transpose(0, 2, 1)),  # (K R, K d)
                 "in_proj_t": p[prefix + "in_proj.weight"].T.copy(),
                 "out_proj_t": p[prefix + "out_proj.weight"].T.copy(),
-                # the compiled scan's layouts (engine/native_scan.py)
+                # the compiled scan's layouts (engine/native.py)
                 "dt_w": p[prefix + "dt_proj_weight"].transpose(0, 2, 1).copy(),  # (K, R, d)
                 "dt_bias_k": p[prefix + "dt_proj_bias"].reshape(k, di),
                 "D_k": p[prefix + "D"].reshape(k, di),
@@ -266,8 +266,8 @@ class NumpySasMamba:
         xa = self.anchor_sum @ xc  # xc plus its stride-2/3 group anchors, per joint
         proj_a = linear(xa, q["x_proj_a"]).reshape(b, t, j, 2, -1)  # directions 0 and 2
         proj_c = linear(xc, q["x_proj_c"]).reshape(b, t, j, 2, -1)  # directions 1 and 3
-        if native_scan.available():  # the compiled scan: no reordered copies, directions summed on the grid
-            ys = native_scan.stride_scan(xa, xc, proj_a, proj_c, q["A"], q["dt_w"], q["dt_bias_k"], q["D_k"])
+        if native.available():  # the compiled scan: no reordered copies, directions summed on the grid
+            ys = native.stride_scan(xa, xc, proj_a, proj_c, q["A"], q["dt_w"], q["dt_bias_k"], q["D_k"])
         else:
             ys = self._stride_scan_time_major(xa, xc, proj_a, proj_c, q)
         y = layer_norm(ys, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5)

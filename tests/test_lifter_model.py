@@ -167,7 +167,7 @@ def perturbed_model(name: str, seed: int = 0) -> SasMamba:
 
 
 @pytest.mark.parametrize("name,batch", [("sasmamba-tiny", 3), ("sasmamba-xs", 2), ("sasmamba-s", 1)])
-def test_numpy_runtime_equals_torch(name, batch, scan_impl):
+def test_numpy_runtime_equals_torch(name, batch, native_impl):
     model = perturbed_model(name)
     net = npr.NumpySasMamba(state_dict_arrays(model), model.cfg.to_dict(), threads=2)
     x = torch.randn(batch, model.cfg.frames, 17, 2, generator=torch.Generator().manual_seed(1)) * 0.4

@@ -1,6 +1,6 @@
-/* x86-64: scan.c is built three times (AVX-512, AVX2 + FMA, SSE2; suffixes _avx512, _avx2, _sse2) and this
-   picks the fastest the CPU (and OS) supports at every call: __builtin_cpu_supports reads flags set once at load.
-   Built with the baseline instruction set, like the SSE2 build, so nothing runs that the CPU lacks. */
+/* x86-64: scan.c and deform.c are built three times (AVX-512, AVX2 + FMA, SSE2; suffixes _avx512, _avx2, _sse2)
+   and this picks the fastest build the CPU (and OS) supports at every call: __builtin_cpu_supports reads flags set
+   once at load. Built with the baseline instruction set, so nothing runs that the CPU lacks. */
 
 #include <stddef.h>
 #include <stdint.h>
@@ -14,13 +14,19 @@
 #define SCAN_CALL                                                                                                    \
     u, x, y, A, dt_w, dt_bias, D, order, reverse, length, batch, k_dirs, d, n_state, rank, u_bs, u_ps, x_bs, x_ps,   \
         y_bs, y_ps
+#define DEFORM_ARGS                                                                                                  \
+    const float *x, const float *offset, const float *weight, const float *bias, float *out, ptrdiff_t batch,        \
+        ptrdiff_t height, ptrdiff_t width, ptrdiff_t c, ptrdiff_t k, ptrdiff_t os0, ptrdiff_t os1, ptrdiff_t os2,    \
+        ptrdiff_t os3
+#define DEFORM_CALL x, offset, weight, bias, out, batch, height, width, c, k, os0, os1, os2, os3
 
-int sasmamba_selective_scan_f32_avx512(SCAN_ARGS);
-int sasmamba_selective_scan_f32_avx2(SCAN_ARGS);
-int sasmamba_selective_scan_f32_sse2(SCAN_ARGS);
-const char *sasmamba_scan_isa_avx512(void);
-const char *sasmamba_scan_isa_avx2(void);
-const char *sasmamba_scan_isa_sse2(void);
+#define DECLARE(suffix)                                                                                              \
+    int sasmamba_selective_scan_f32##suffix(SCAN_ARGS);                                                              \
+    int sasmamba_deform_conv_f32##suffix(DEFORM_ARGS);                                                               \
+    const char *sasmamba_native_isa##suffix(void);
+DECLARE(_avx512)
+DECLARE(_avx2)
+DECLARE(_sse2)
 
 static int level(void) {
     if (__builtin_cpu_supports("avx512f")) return 2;
@@ -28,18 +34,13 @@ static int level(void) {
     return 0;
 }
 
-EXPORT const char *sasmamba_scan_isa(void) {
-    switch (level()) {
-    case 2: return sasmamba_scan_isa_avx512();
-    case 1: return sasmamba_scan_isa_avx2();
-    default: return sasmamba_scan_isa_sse2();
+#define DISPATCH(name, call)                                                                                         \
+    switch (level()) {                                                                                               \
+    case 2: return name##_avx512 call;                                                                               \
+    case 1: return name##_avx2 call;                                                                                 \
+    default: return name##_sse2 call;                                                                                \
     }
-}
 
-EXPORT int sasmamba_selective_scan_f32(SCAN_ARGS) {
-    switch (level()) {
-    case 2: return sasmamba_selective_scan_f32_avx512(SCAN_CALL);
-    case 1: return sasmamba_selective_scan_f32_avx2(SCAN_CALL);
-    default: return sasmamba_selective_scan_f32_sse2(SCAN_CALL);
-    }
-}
+EXPORT const char *sasmamba_native_isa(void) { DISPATCH(sasmamba_native_isa, ()) }
+EXPORT int sasmamba_selective_scan_f32(SCAN_ARGS) { DISPATCH(sasmamba_selective_scan_f32, (SCAN_CALL)) }
+EXPORT int sasmamba_deform_conv_f32(DEFORM_ARGS) { DISPATCH(sasmamba_deform_conv_f32, (DEFORM_CALL)) }

@@ -18,65 +18,14 @@
    order over all rows and directions. Equal to the reference to float rounding (exp and log here are Cephes'
    polynomials, about 1 ulp); tests hold them so. */
 
-#include <stddef.h>
-#include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
-#if defined(__x86_64__) || defined(_M_X64)
-#include <immintrin.h>
-#endif
 
-/* Built once per instruction set on x86-64, each build's entry point named with SCAN_SUFFIX (dispatch.c picks
-   one at run time); elsewhere built once, unsuffixed. SCAN_W channels per vector: one register's worth. */
-#ifndef SCAN_SUFFIX
-#define SCAN_SUFFIX
-#endif
-#define SCAN_JOIN2(a, b) a##b
-#define SCAN_JOIN(a, b) SCAN_JOIN2(a, b)
-
-#if defined(__AVX512F__)
-#define SCAN_W 16
-#define SCAN_ISA "avx512"
-#elif defined(__AVX2__) && defined(__FMA__)
-#define SCAN_W 8
-#define SCAN_ISA "avx2"
-#elif defined(__SSE2__)
-#define SCAN_W 4
-#define SCAN_ISA "sse2"
-#elif defined(__ARM_NEON)
-#define SCAN_W 4
-#define SCAN_ISA "neon"
-#else
-#define SCAN_W 4
-#define SCAN_ISA "generic"
-#endif
-
-#define INLINE static inline __attribute__((always_inline))
-#define EXPORT __attribute__((visibility("default")))
-
-typedef float vf __attribute__((vector_size(SCAN_W * 4)));
-typedef int32_t vi __attribute__((vector_size(SCAN_W * 4)));
-
-INLINE vf splat(float x) { return (vf){0} + x; }
-INLINE vf vselect(vi mask, vf a, vf b) { return (vf)((mask & (vi)a) | (~mask & (vi)b)); }
-#if defined(__AVX512F__) && SCAN_W == 16
-INLINE vf vmin(vf a, vf b) { return (vf)_mm512_min_ps((__m512)a, (__m512)b); }
-INLINE vf vmax(vf a, vf b) { return (vf)_mm512_max_ps((__m512)a, (__m512)b); }
-#elif defined(__AVX2__) && SCAN_W == 8
-INLINE vf vmin(vf a, vf b) { return (vf)_mm256_min_ps((__m256)a, (__m256)b); }
-INLINE vf vmax(vf a, vf b) { return (vf)_mm256_max_ps((__m256)a, (__m256)b); }
-#else
-INLINE vf vmin(vf a, vf b) { return vselect(a < b, a, b); }
-INLINE vf vmax(vf a, vf b) { return vselect(a > b, a, b); }
-#endif
-
-INLINE vf load(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
-INLINE void store(float *p, vf v) { memcpy(p, &v, sizeof v); }
+#include "vec.h"
 
 /* exp(x): Cephes expf's range reduction and polynomial (about 1 ulp). AVX-512 scales by 2^k with vscalefps,
    which also gives 0 for large negative x; elsewhere x is clamped to [-87, 88] before 2^k is built by hand. */
 INLINE vf exp_approx(vf x) {
-#if defined(__AVX512F__) && SCAN_W == 16
+#if defined(__AVX512F__) && VEC_W == 16
     vf k = (vf)_mm512_roundscale_ps((__m512)(x * 1.44269504088896341f), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
 #else
     x = vmax(vmin(x, splat(88.0f)), splat(-87.0f));
@@ -91,7 +40,7 @@ INLINE vf exp_approx(vf x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-#if defined(__AVX512F__) && SCAN_W == 16
+#if defined(__AVX512F__) && VEC_W == 16
     return (vf)_mm512_scalef_ps((__m512)p, (__m512)k);
 #else
     vi e = (__builtin_convertvector(k, vi) + 127) << 23;
@@ -141,38 +90,38 @@ typedef struct {
     ptrdiff_t d, rank, u_bs, u_ps, x_bs, x_ps, y_bs, y_ps;
 } scan_args;
 
-/* One (b, k) row's block of SCAN_W channels (the first w <= SCAN_W real), the chunk's steps at positions pos[s],
-   from and back into the state `hbuf` (ns x SCAN_W floats). u, x, y are at (b, position 0, channel c0). */
+/* One (b, k) row's block of VEC_W channels (the first w <= VEC_W real), the chunk's steps at positions pos[s],
+   from and back into the state `hbuf` (ns x VEC_W floats). u, x, y are at (b, position 0, channel c0). */
 INLINE void scan_block(const scan_args *g, float *hbuf, const float *u, const float *x, float *y,
                        const ptrdiff_t *pos, int count, int ns, int w) {
     vf h[64], a[64], dl[TCHUNK], du[TCHUNK], yt[TCHUNK];
-    float tmp[SCAN_W];
+    float tmp[VEC_W];
     const ptrdiff_t d = g->d, rank = g->rank;
     for (int n = 0; n < ns; n++) {
-        h[n] = load(hbuf + n * SCAN_W);
-        for (int i = 0; i < SCAN_W; i++) tmp[i] = i < w ? g->A[n * d + i] : 0.0f;
+        h[n] = load(hbuf + n * VEC_W);
+        for (int i = 0; i < VEC_W; i++) tmp[i] = i < w ? g->A[n * d + i] : 0.0f;
         a[n] = load(tmp);
     }
-    for (int i = 0; i < SCAN_W; i++) tmp[i] = g->D && i < w ? g->D[i] : 0.0f;
+    for (int i = 0; i < VEC_W; i++) tmp[i] = g->D && i < w ? g->D[i] : 0.0f;
     vf dd = load(tmp);
-    for (int i = 0; i < SCAN_W; i++) tmp[i] = i < w ? g->dt_bias[i] : 0.0f;
+    for (int i = 0; i < VEC_W; i++) tmp[i] = i < w ? g->dt_bias[i] : 0.0f;
     vf bias = load(tmp);
     /* the chunk's delta, delta u and D u first: each step's exponentials then wait on nothing but loads */
     for (int s = 0; s < count; s++) {
         const float *xs = x + pos[s] * g->x_ps, *us = u + pos[s] * g->u_ps;
         vf ut, dt = bias;
         for (ptrdiff_t r = 0; r < rank; r++) {
-            if (w == SCAN_W) {
+            if (w == VEC_W) {
                 dt += load(g->dt_w + r * d) * xs[r];
             } else {
-                for (int i = 0; i < SCAN_W; i++) tmp[i] = i < w ? g->dt_w[r * d + i] : 0.0f;
+                for (int i = 0; i < VEC_W; i++) tmp[i] = i < w ? g->dt_w[r * d + i] : 0.0f;
                 dt += load(tmp) * xs[r];
             }
         }
-        if (w == SCAN_W) {
+        if (w == VEC_W) {
             ut = load(us);
         } else {
-            for (int i = 0; i < SCAN_W; i++) tmp[i] = i < w ? us[i] : 0.0f;
+            for (int i = 0; i < VEC_W; i++) tmp[i] = i < w ? us[i] : 0.0f;
             ut = load(tmp);
         }
         dt = softplus(dt);
@@ -190,14 +139,14 @@ INLINE void scan_block(const scan_args *g, float *hbuf, const float *u, const fl
             acc[n & 3] += h[n] * Ct[n]; /* four sums: one would chain N dependent multiply-adds per step */
         }
         acc[0] = (acc[0] + acc[1]) + (acc[2] + acc[3]);
-        if (w == SCAN_W) {
+        if (w == VEC_W) {
             store(ys, load(ys) + acc[0]);
         } else {
             store(tmp, acc[0]);
             for (int i = 0; i < w; i++) ys[i] += tmp[i];
         }
     }
-    for (int n = 0; n < ns; n++) store(hbuf + n * SCAN_W, h[n]);
+    for (int n = 0; n < ns; n++) store(hbuf + n * VEC_W, h[n]);
 }
 
 /* N = 16 (every SasMamba config) with the state count known to the compiler; any N up to 64 beside it. */
@@ -211,12 +160,9 @@ static void scan_block_any(const scan_args *g, float *hbuf, const float *u, cons
     scan_block(g, hbuf, u, x, y, pos, count, ns, w);
 }
 
-/* Which instruction set this build uses. */
-EXPORT const char *SCAN_JOIN(sasmamba_scan_isa, SCAN_SUFFIX)(void) { return SCAN_ISA; }
-
 /* See the top of this file. u, x, y: K pointers each; order: K x 3. Returns 0; -1 for a state size outside 1..64,
    more than 32 directions or an order with a zero period; -2 when out of memory. */
-EXPORT int SCAN_JOIN(sasmamba_selective_scan_f32, SCAN_SUFFIX)(
+EXPORT int JOIN(sasmamba_selective_scan_f32, ISA_SUFFIX)(
     const float *const *u, const float *const *x, float *const *y, const float *A, const float *dt_w,
     const float *dt_bias, const float *D, const int64_t *order, unsigned reverse, ptrdiff_t length, ptrdiff_t batch,
     ptrdiff_t k_dirs, ptrdiff_t d, ptrdiff_t n_state, ptrdiff_t rank, ptrdiff_t u_bs, ptrdiff_t u_ps, ptrdiff_t x_bs,
@@ -225,8 +171,8 @@ EXPORT int SCAN_JOIN(sasmamba_selective_scan_f32, SCAN_SUFFIX)(
     for (ptrdiff_t k = 0; k < k_dirs; k++)
         if (order[3 * k] < 1) return -1;
     if (length < 1 || batch < 1 || d < 1) return 0;
-    ptrdiff_t blocks = (d + SCAN_W - 1) / SCAN_W;
-    size_t per_block = (size_t)n_state * SCAN_W;
+    ptrdiff_t blocks = (d + VEC_W - 1) / VEC_W;
+    size_t per_block = (size_t)n_state * VEC_W;
     float *hs = calloc((size_t)(batch * k_dirs * blocks) * per_block, sizeof(float));
     if (!hs) return -2;
     ptrdiff_t pos[32][TCHUNK];
@@ -240,8 +186,8 @@ EXPORT int SCAN_JOIN(sasmamba_selective_scan_f32, SCAN_SUFFIX)(
         for (ptrdiff_t bi = 0; bi < batch; bi++) {
             for (ptrdiff_t k = 0; k < k_dirs; k++) {
                 float *hb = hs + (size_t)((bi * k_dirs + k) * blocks) * per_block;
-                for (ptrdiff_t c0 = 0; c0 < d; c0 += SCAN_W, hb += per_block) {
-                    int w = d - c0 < SCAN_W ? (int)(d - c0) : SCAN_W;
+                for (ptrdiff_t c0 = 0; c0 < d; c0 += VEC_W, hb += per_block) {
+                    int w = d - c0 < VEC_W ? (int)(d - c0) : VEC_W;
                     scan_args g = {A + (k * n_state) * d + c0, dt_w + (k * rank) * d + c0, dt_bias + k * d + c0,
                                    D ? D + k * d + c0 : NULL, d, rank, u_bs, u_ps, x_bs, x_ps, y_bs, y_ps};
                     const float *uk = u[k] + bi * u_bs + c0, *xk = x[k] + bi * x_bs;

@@ -1,13 +1,14 @@
-"""The compiled CPU selective scan (engine/native/scan.c), loaded with ctypes: None where it was not built.
+"""The C kernels (engine/native/: the selective scan and the deformable conv), loaded with ctypes where they are built.
 
-The library is built for the machine that runs `python -m engine.native_build` (build.py and `make` do it) and sits
-next to its source as `_scan-<platform>-<machine>.so|.dylib|.dll`; a missing or unloadable library is no error,
-the torch backend and the numpy runtime then run their own loops (engine/scan.py, engine/numpy_runtime.py).
-$SASMAMBA_NATIVE_SCAN=0 turns it off. numpy only: no torch import, so the numpy runtime can use it in Blender.
+The library is built for the machine running `python build.py --native` (`make test`/`make bench` run it; build.py
+puts it into the extension zip) and sits in engine/native/ as `_native-<platform>-<machine>.so|.dylib|.dll`. Where
+it is missing or does not load, `available()` is False and the torch backend and the numpy runtime run their own
+code (engine/scan.py, engine/deform_conv.py, engine/numpy_runtime.py). $SASMAMBA_NATIVE=0 turns it off. numpy only
+(no torch), so the numpy runtime can use it inside Blender.
 
-Two entry points over the one C function:
-    selective_scan_time_major   plain (L, b, K, .) layout, the form tests hold against engine/scan.py's reference
+    selective_scan_time_major   the scan in a plain (L, b, K, .) layout: the form tests hold to engine/scan.py's loop
     stride_scan                 SasMamba's four scan orders over its (T, J) grid, summed, with no reordered copies
+    deform_conv_depthwise       the depthwise deformable conv, channels last
 """
 
 from __future__ import annotations
@@ -22,48 +23,63 @@ from pathlib import Path
 import numpy as np
 
 NATIVE_DIR = Path(__file__).resolve().parent / "native"
-SOURCE = NATIVE_DIR / "scan.c"
 
 
 def library_path() -> Path:
-    """Where this platform's build of scan.c lives."""
+    """Where this platform's build lives."""
     ext = {"win32": ".dll", "darwin": ".dylib"}.get(sys.platform, ".so")
-    return NATIVE_DIR / f"_scan-{sys.platform}-{platform.machine().lower()}{ext}"
+    return NATIVE_DIR / f"_native-{sys.platform}-{platform.machine().lower()}{ext}"
 
 
-def _function():
-    """The C entry point, or None: turned off by $SASMAMBA_NATIVE_SCAN=0, not built, or not loadable here."""
-    if os.environ.get("SASMAMBA_NATIVE_SCAN", "1").strip() == "0":
+class _Library:
+    """The loaded library's entry points, typed."""
+
+    def __init__(self, lib: ctypes.CDLL) -> None:
+        ptr, size = ctypes.c_void_p, ctypes.c_ssize_t
+        self.scan = lib.sasmamba_selective_scan_f32
+        self.scan.argtypes = [ptr] * 8 + [ctypes.c_uint] + [size] * 12
+        self.scan.restype = ctypes.c_int
+        self.deform = lib.sasmamba_deform_conv_f32
+        self.deform.argtypes = [ptr] * 5 + [size] * 9
+        self.deform.restype = ctypes.c_int
+        isa = lib.sasmamba_native_isa
+        isa.restype = ctypes.c_char_p
+        self.isa = isa().decode()
+
+
+def _library() -> _Library | None:
+    """None: turned off by $SASMAMBA_NATIVE=0, not built, or not loadable here."""
+    if os.environ.get("SASMAMBA_NATIVE", "1").strip() == "0":
         return None
     return _load(library_path())
 
 
 @lru_cache(maxsize=4)
-def _load(path: Path):
+def _load(path: Path) -> _Library | None:
     if not path.is_file():
         return None
     try:
-        lib = ctypes.CDLL(str(path))
-        fn, isa = lib.sasmamba_selective_scan_f32, lib.sasmamba_scan_isa
+        return _Library(ctypes.CDLL(str(path)))
     except (OSError, AttributeError):
         return None
-    ptr, size = ctypes.c_void_p, ctypes.c_ssize_t
-    fn.argtypes = [ptr] * 8 + [ctypes.c_uint] + [size] * 12
-    fn.restype = ctypes.c_int
-    isa.restype = ctypes.c_char_p
-    fn.isa = isa().decode()
-    return fn
 
 
 def available() -> bool:
-    """True when the compiled scan is built for this platform and loads."""
-    return _function() is not None
+    """True when the C kernels are built for this platform and load."""
+    return _library() is not None
 
 
 def instruction_set() -> str | None:
     """The build the library runs on this CPU ("avx512", "avx2", "sse2", "neon", "generic"), None if unavailable."""
-    fn = _function()
-    return None if fn is None else fn.isa
+    lib = _library()
+    return None if lib is None else lib.isa
+
+
+def _required() -> _Library:
+    lib = _library()
+    if lib is None:
+        raise RuntimeError("the C kernels are not built for this platform (see engine/native.py)")
+    return lib
 
 
 def _pointers(arrays) -> ctypes.Array:
@@ -72,7 +88,7 @@ def _pointers(arrays) -> ctypes.Array:
 
 def _checked(name: str, a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if a.dtype != np.float32 or not a.flags.c_contiguous or a.shape != shape:
-        raise ValueError(f"native scan: {name} must be C-contiguous float32 {shape}, got {a.dtype} {a.shape}")
+        raise ValueError(f"native kernel: {name} must be C-contiguous float32 {shape}, got {a.dtype} {a.shape}")
     return a
 
 
@@ -82,9 +98,7 @@ def _scan(u: list[np.ndarray], x: list[np.ndarray], y: list[np.ndarray], A: np.n
     """The C call. u, x, y: per direction, arrays whose first element is that direction's (b 0, position 0);
     strides (u_bs, u_ps, x_bs, x_ps, y_bs, y_ps) in floats. The arrays must outlive the call (they do: the
     caller holds them)."""
-    fn = _function()
-    if fn is None:
-        raise RuntimeError("the native scan is not built for this platform (see engine/native_scan.py)")
+    fn = _required().scan
     k, n, _ = A.shape
     rank = dt_w.shape[1]
     _checked("A", A, (k, n, d))
@@ -144,4 +158,30 @@ def stride_scan(xa: np.ndarray, xc: np.ndarray, proj_a: np.ndarray, proj_c: np.n
     _scan([xa, xc, xa, xc], [flat(proj_a, 0), flat(proj_c, 0), flat(proj_a, 1), flat(proj_c, 1)], [out] * 4,
           A, dt_w, dt_bias, D, [frame_major, joint_major, frame_major, joint_major], [False, False, True, True],
           length=t * j, batch=b, d=d, strides=(t * j * d, d, t * j * 2 * row, 2 * row, t * j * d, d))
+    return out
+
+
+def deform_conv_depthwise(x: np.ndarray, offset: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
+                          out: np.ndarray | None = None) -> np.ndarray:
+    """engine/numpy_runtime.py's `deform_conv_depthwise` in C: x (b, H, W, c) C-contiguous; offset (b, H, W, 2 k*k)
+    in torchvision's layout, any strides (a permuted view of a conv's output is fine); weight (c, 1, k, k); bias (c,)
+    or None -> (b, H, W, c), into `out` if given. Float32 throughout."""
+    b, height, width, c = x.shape
+    k = weight.shape[-1]
+    _checked("x", x, (b, height, width, c))
+    _checked("weight", weight, (c, 1, k, k))
+    if bias is not None:
+        _checked("bias", bias, (c,))
+    if offset.dtype != np.float32 or offset.shape != (b, height, width, 2 * k * k) or min(offset.strides) < 0:
+        raise ValueError(f"native kernel: offset must be float32 {(b, height, width, 2 * k * k)} with non-negative "
+                         f"strides, got {offset.dtype} {offset.shape} {offset.strides}")
+    if out is None:
+        out = np.empty_like(x)
+    else:
+        _checked("out", out, x.shape)
+    status = _required().deform(x.ctypes.data, offset.ctypes.data, weight.ctypes.data,
+                                None if bias is None else bias.ctypes.data, out.ctypes.data, b, height, width, c, k,
+                                *(s // 4 for s in offset.strides))
+    if status != 0:
+        raise ValueError(f"native kernel refused its arguments (status {status}): k = {k}")
     return out
