@@ -136,13 +136,19 @@ class StrideSSM(nn.Module):
         di, n, k = self.cfg.d_inner, self.cfg.d_state, self.cfg.directions
         xi, z = self.in_proj(x).chunk(2, dim=-1)  # (b, T, J, di) each
         offset = self.offset_conv(xi.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (b, T, J, 2 k^2)
-        xc = F.silu(deform_conv_depthwise_channels_last(xi.contiguous(), offset, self.conv.weight, self.conv.bias))
+        use_native = x.dtype == torch.float32 and x.device.type == "cpu" and native.available()  # engine/native/
+        if use_native:
+            xc = torch.from_numpy(native.deform_conv_depthwise(_array(xi), offset.numpy(), _array(self.conv.weight),
+                                                               _array(self.conv.bias)))
+        else:
+            xc = deform_conv_depthwise_channels_last(xi.contiguous(), offset, self.conv.weight, self.conv.bias)
+        xc = F.silu(xc)
         xa = torch.matmul(self.anchor_sum, xc)  # xc plus its stride-2/3 group anchors per joint, as one product
         w = self.x_proj_weight  # (K, R + 2N, di)
         proj_a = torch.matmul(xa, torch.cat([w[0], w[2]]).t()).view(b, t, j, 2, -1)  # directions 0 and 2
         proj_c = torch.matmul(xc, torch.cat([w[1], w[3]]).t()).view(b, t, j, 2, -1)  # directions 1 and 3
         A = -torch.exp(self.A_log.float()).view(k, di, n).transpose(1, 2).contiguous()  # (K, N, di)
-        if xc.dtype == torch.float32 and xc.device.type == "cpu" and native.available():
+        if use_native:
             ys = self._stride_scan_native(xa, xc, proj_a, proj_c, A)
         else:
             ys = self._stride_scan_time_major(xa, xc, proj_a, proj_c, A)
@@ -153,13 +159,9 @@ class StrideSSM(nn.Module):
         """The four directions through engine/native/scan.c, which reads xa, xc and the projection rows where they
         lie, folds in dt_proj, softplus and D u, and sums the directions on the grid: (b, T, J, di)."""
         k, di = self.cfg.directions, self.cfg.d_inner
-
-        def array(v: torch.Tensor):  # shares memory
-            return v.detach().contiguous().numpy()
-
-        ys = native.stride_scan(array(xa), array(xc), array(proj_a), array(proj_c), array(A),
-                                     array(self.dt_proj_weight.transpose(1, 2)),  # (K, R, di)
-                                     array(self.dt_proj_bias.view(k, di)), array(self.D.view(k, di)))
+        ys = native.stride_scan(_array(xa), _array(xc), _array(proj_a), _array(proj_c), _array(A),
+                                _array(self.dt_proj_weight.transpose(1, 2)),  # (K, R, di)
+                                _array(self.dt_proj_bias.view(k, di)), _array(self.D.view(k, di)))
         return torch.from_numpy(ys)
 
     def _stride_scan_time_major(self, xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor,
@@ -198,6 +200,11 @@ class StrideSSM(nn.Module):
         ys = torch.add(frame_major_to_grid(y[:, :, 0] + y[:, :, 2].flip(0), t, j),
                        joint_major_to_grid(y[:, :, 1] + y[:, :, 3].flip(0), t, j), out=torch.empty_like(xc))
         return ys.addcmul_(D[0] + D[2], xa).addcmul_(D[1] + D[3], xc)  # (b, T, J, di)
+
+
+def _array(v: torch.Tensor):
+    """A C-contiguous numpy view of a CPU tensor, for engine/native.py (a copy only where v is not contiguous)."""
+    return v.detach().contiguous().numpy()
 
 
 def frame_major_to_grid(v: torch.Tensor, t: int, j: int) -> torch.Tensor:

@@ -262,7 +262,12 @@ class NumpySasMamba:
         xz = linear(x, q["in_proj_t"])  # (b, T, J, 2 di)
         xi, z = xz[..., :di], silu(xz[..., di:])
         offset = conv3x3_dense(xi, p[prefix + "offset_conv.weight"], p[prefix + "offset_conv.bias"])
-        xc = silu(deform_conv_depthwise(xi, offset, p[prefix + "conv.weight"], p[prefix + "conv.bias"]))
+        if native.available():  # engine/native/'s C kernel
+            xc = native.deform_conv_depthwise(np.ascontiguousarray(xi), offset, p[prefix + "conv.weight"],
+                                              p[prefix + "conv.bias"])
+        else:
+            xc = deform_conv_depthwise(xi, offset, p[prefix + "conv.weight"], p[prefix + "conv.bias"])
+        xc = silu(xc)
         xa = self.anchor_sum @ xc  # xc plus its stride-2/3 group anchors, per joint
         proj_a = linear(xa, q["x_proj_a"]).reshape(b, t, j, 2, -1)  # directions 0 and 2
         proj_c = linear(xc, q["x_proj_c"]).reshape(b, t, j, 2, -1)  # directions 1 and 3
