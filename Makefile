@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: venv test demo bench build lint clean
+.PHONY: venv native test demo bench build lint clean
 
 venv: $(STAMP)
 
@@ -14,13 +14,17 @@ $(STAMP): requirements.txt
 	$(PY) -m pip install -q -r requirements.txt
 	touch $(STAMP)
 
-test: $(STAMP)
+# the C kernels for this machine (engine/native/, gitignored); skipped with a message where there is no C compiler
+native: $(STAMP)
+	$(PY) build.py --native
+
+test: $(STAMP) native
 	$(PY) -m pytest -q tests
 
 demo: $(STAMP)
 	$(PY) -m addon demo $(if $(VIDEO),$(VIDEO),) -o out
 
-bench: $(STAMP)
+bench: $(STAMP) native
 	$(PY) -m benchmarks $(BENCH)
 
 build: $(STAMP)

@@ -8,6 +8,11 @@ stage engine/ retarget/ addon/ as one extension package with a root __init__.py 
 build with Blender's own `blender_ext.py build --split-platforms`, then `blender_ext.py validate` every zip.
 blender_ext.py is the stdlib-only tool that ships inside the `bpy` wheel, so no Blender binary is needed.
 
+The C kernels (engine/native/: the selective scan and the deformable conv, loaded by engine/native.py) are built for
+the machine running the build and go into the zips: a library named for its platform, so it loads only there
+(elsewhere the extension runs its torch/numpy code). `python build.py --native` builds it into engine/native/ alone
+(make test / make bench do).
+
 Wheels: mediapipe 0.10.21 and what `mediapipe.solutions.pose` imports at run time, plus scipy. Never numpy (Blender
 ships it), never torch, exactly one OpenCV (mediapipe's opencv-contrib-python). jax/jaxlib, sentencepiece and
 sounddevice are declared by mediapipe but never imported by the pose solution: left out (~100 MB saved).
@@ -18,6 +23,8 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
+import os
+import platform
 import re
 import shutil
 import subprocess
@@ -60,7 +67,11 @@ PLATFORMS: dict[str, tuple[str, ...]] = {
     "macos-arm64": ("macosx_15_0_arm64", "macosx_14_0_arm64", "macosx_13_0_arm64", "macosx_12_0_arm64",
                     "macosx_11_0_arm64", "macosx_10_9_universal2", "macosx_11_0_universal2"),
 }
-IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".pytest_cache", "*.egg-info")
+IGNORE = shutil.ignore_patterns("__pycache__", "*.pyc", "tests", ".pytest_cache", "*.egg-info", "_native-*")
+NATIVE_DIR = ROOT / "engine" / "native"
+NATIVE_KERNELS = ("scan.c", "deform.c")
+# x86-64: the kernels once per instruction set, dispatch.c picks one at run time (engine/native/dispatch.c)
+X86_VARIANTS = (("_avx512", ("-mavx512f", "-mavx2", "-mfma")), ("_avx2", ("-mavx2", "-mfma")), ("_sse2", ()))
 
 ROOT_INIT = '''"""SasMamba Mocap extension root: engine/, retarget/ and addon/ are its subpackages."""
 
@@ -161,6 +172,51 @@ def stage(stage_dir: Path, wheels: dict[str, list[Path]]) -> Path:
     return pkg
 
 
+def c_compiler() -> str | None:
+    """$CC, else cc, gcc or clang on PATH. The scan uses GNU C vector extensions: no MSVC."""
+    for name in (os.environ.get("CC"), "cc", "gcc", "clang"):
+        if name and shutil.which(name):
+            return name
+    return None
+
+
+def compile_native(out_dir: Path = NATIVE_DIR, *, force: bool = False) -> Path | None:
+    """engine/native/'s C kernels built for this machine into out_dir, named as engine/native.py looks for them.
+    Kept when newer than their sources (unless `force`). None, with a message, where there is no C compiler or the
+    build fails: the extension then runs without them."""
+    from engine.native import library_path
+
+    target = out_dir / library_path().name
+    sources = [NATIVE_DIR / name for name in (*NATIVE_KERNELS, "dispatch.c", "vec.h")]
+    if not force and target.is_file() and all(target.stat().st_mtime >= s.stat().st_mtime for s in sources):
+        return target
+    cc = c_compiler()
+    if cc is None or sys.platform == "win32":
+        print("[build] no C compiler (cc/gcc/clang) here: the C kernels are not built; torch/numpy code is used",
+              flush=True)
+        return None
+    flags = ["-O3", "-fPIC", "-fvisibility=hidden", "-Wall"]
+    out_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="sasmamba-native-") as tmp:
+        steps = []
+        if platform.machine().lower() in ("x86_64", "amd64"):
+            for suffix, isa in X86_VARIANTS:
+                steps += [[*flags, *isa, f"-DISA_SUFFIX={suffix}", "-c", str(NATIVE_DIR / name),
+                           "-o", f"{tmp}/{name}{suffix}.o"] for name in NATIVE_KERNELS]
+            steps.append([*flags, "-c", str(NATIVE_DIR / "dispatch.c"), "-o", f"{tmp}/dispatch.o"])
+        else:
+            steps = [[*flags, "-c", str(NATIVE_DIR / name), "-o", f"{tmp}/{name}.o"] for name in NATIVE_KERNELS]
+        built = target.with_name(target.name + ".tmp")  # then renamed: a loader never sees half a library
+        for args in [*steps, ["-shared", "-o", str(built), *(step[-1] for step in steps)]]:
+            proc = subprocess.run([cc, *args], capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"[build] C kernels not built ({cc} failed): {proc.stderr.strip()[:2000]}", flush=True)
+                return None
+        os.replace(built, target)
+    print(f"[build] C kernels: {target.relative_to(ROOT) if target.is_relative_to(ROOT) else target}", flush=True)
+    return target
+
+
 def run_blender_ext(*args: str) -> str:
     proc = subprocess.run([sys.executable, str(blender_ext()), *args], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -173,6 +229,7 @@ def build(platforms: list[str], *, out_dir: Path = DIST) -> list[Path]:
     out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="sasmamba-build-") as tmp:
         pkg = stage(Path(tmp), wheels)
+        compile_native(pkg / "engine" / "native", force=True)
         run_blender_ext("validate", str(pkg))
         for old in out_dir.glob("sasmamba_mocap-*.zip"):
             if any(old.stem.endswith(p.replace("-", "_")) for p in platforms):
@@ -193,7 +250,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--platform", action="append", choices=sorted(PLATFORMS),
                         help="build only this platform (repeatable); default: all")
     parser.add_argument("--out", type=Path, default=DIST, help="output folder (default dist/)")
+    parser.add_argument("--native", action="store_true",
+                        help="only build the C kernels into engine/native/ for this machine (if out of date)")
     args = parser.parse_args(argv)
+    if args.native:
+        compile_native()
+        return 0
     zips = build(args.platform or list(PLATFORMS), out_dir=args.out)
     return 0 if zips else 1
 

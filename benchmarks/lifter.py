@@ -134,7 +134,10 @@ def run(quick: bool = False) -> dict:
     from engine.lifter import Lifter, available_backends
 
     repeats = 1 if quick else 2
-    result: dict = {"machine": machine(), "versions": versions(), "date": now(), "quick": quick}
+    from engine import native
+
+    result: dict = {"machine": machine(), "versions": versions(), "date": now(), "quick": quick,
+                    "native_kernels": native.instruction_set()}  # the C kernels' build in use, None: not built
     with tempfile.TemporaryDirectory() as tmp:
         weights, source = weights_file(Path(tmp))
         result["weights"] = source
@@ -170,6 +173,7 @@ def run(quick: bool = False) -> dict:
         if "lift_torch_cpu" in result else None,
         "memory_10min_30fps_numpy_mb": round(result["memory_numpy"]["total_peak_mb"], 1),
         "goals": GOALS, "load_avg_1min": result["machine"]["load_avg_1min"], "weights": source,
+        "native_kernels": result["native_kernels"],
     }
     REPORT.parent.mkdir(exist_ok=True)
     REPORT.write_text(json.dumps(result, indent=1))

@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import native
 from .config import CONFIGS, SasMambaConfig, get_config
 from .deform_conv import DeformableDepthwiseConv, deform_conv_depthwise_channels_last
 from .numpy_runtime import stride_anchor_sum
@@ -125,19 +126,52 @@ class StrideSSM(nn.Module):
     @torch.no_grad()
     def forward_cpu_inference(self, x: torch.Tensor) -> torch.Tensor:
         """`forward` without autograd, laid out for CPUs (what engine/numpy_runtime.py does in numpy): channels
-        stay last and contiguous, and the scan runs time-major, (L, b, K, .), so each scan step reads one
-        contiguous slice. Tests hold it equal to `forward`'s differentiable path.
+        stay last and contiguous. Tests hold it equal to `forward`'s differentiable path, with and without the
+        compiled scan.
 
         Rearranged where it saves passes over memory, same sums: the projections of the reversed directions come
-        from the forward-order activations (one product per order, then reversed), and the skip term D u is added
-        after the directions are mapped back, where it is (D_0 + D_2) xa + (D_1 + D_3) xc."""
+        from the forward-order activations (one product per order), and the four directions are summed on the
+        (T, J) grid."""
         b, t, j, _ = x.shape
-        di, n, r, k = self.cfg.d_inner, self.cfg.d_state, self.cfg.dt_rank, self.cfg.directions
-        length = t * j
+        di, n, k = self.cfg.d_inner, self.cfg.d_state, self.cfg.directions
         xi, z = self.in_proj(x).chunk(2, dim=-1)  # (b, T, J, di) each
         offset = self.offset_conv(xi.permute(0, 3, 1, 2)).permute(0, 2, 3, 1)  # (b, T, J, 2 k^2)
-        xc = F.silu(deform_conv_depthwise_channels_last(xi.contiguous(), offset, self.conv.weight, self.conv.bias))
+        use_native = x.dtype == torch.float32 and x.device.type == "cpu" and native.available()  # engine/native/
+        if use_native:
+            xc = torch.from_numpy(native.deform_conv_depthwise(_array(xi), offset.numpy(), _array(self.conv.weight),
+                                                               _array(self.conv.bias)))
+        else:
+            xc = deform_conv_depthwise_channels_last(xi.contiguous(), offset, self.conv.weight, self.conv.bias)
+        xc = F.silu(xc)
         xa = torch.matmul(self.anchor_sum, xc)  # xc plus its stride-2/3 group anchors per joint, as one product
+        w = self.x_proj_weight  # (K, R + 2N, di)
+        proj_a = torch.matmul(xa, torch.cat([w[0], w[2]]).t()).view(b, t, j, 2, -1)  # directions 0 and 2
+        proj_c = torch.matmul(xc, torch.cat([w[1], w[3]]).t()).view(b, t, j, 2, -1)  # directions 1 and 3
+        A = -torch.exp(self.A_log.float()).view(k, di, n).transpose(1, 2).contiguous()  # (K, N, di)
+        if use_native:
+            ys = self._stride_scan_native(xa, xc, proj_a, proj_c, A)
+        else:
+            ys = self._stride_scan_time_major(xa, xc, proj_a, proj_c, A)
+        return self.out_proj(self.out_norm(ys) * F.silu(z))
+
+    def _stride_scan_native(self, xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c: torch.Tensor,
+                            A: torch.Tensor) -> torch.Tensor:
+        """The four directions through engine/native/scan.c, which reads xa, xc and the projection rows where they
+        lie, folds in dt_proj, softplus and D u, and sums the directions on the grid: (b, T, J, di)."""
+        k, di = self.cfg.directions, self.cfg.d_inner
+        ys = native.stride_scan(_array(xa), _array(xc), _array(proj_a), _array(proj_c), _array(A),
+                                _array(self.dt_proj_weight.transpose(1, 2)),  # (K, R, di)
+                                _array(self.dt_proj_bias.view(k, di)), _array(self.D.view(k, di)))
+        return torch.from_numpy(ys)
+
+    def _stride_scan_time_major(self, xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor,
+                                proj_c: torch.Tensor, A: torch.Tensor) -> torch.Tensor:
+        """The four directions with engine/scan.py's time-major loop: the inputs copied into scan order,
+        (L, b, K, .), so each scan step reads one contiguous slice, and the outputs mapped back to the grid. The
+        skip term D u is added after the directions are mapped back, where it is (D_0 + D_2) xa + (D_1 + D_3) xc."""
+        b, t, j, di = xa.shape
+        n, r, k = self.cfg.d_state, self.cfg.dt_rank, self.cfg.directions
+        length = t * j
 
         def frame_major(v: torch.Tensor) -> torch.Tensor:  # (b, T, J, c) -> (T, J, b, c): t0j0 t0j1 ...
             return v.permute(1, 2, 0, 3)
@@ -146,15 +180,12 @@ class StrideSSM(nn.Module):
             return v.permute(2, 1, 0, 3)
 
         # the four scan orders, time-major: frame-major, joint-major, and the two reversed (flip (T, J) together)
-        u = x.new_empty(length, b, k, di)
+        u = xa.new_empty(length, b, k, di)
         u[:, :, 0].view(t, j, b, di).copy_(frame_major(xa))
         u[:, :, 1].view(j, t, b, di).copy_(joint_major(xc))
         u[:, :, 2] = u[:, :, 0].flip(0)
         u[:, :, 3] = u[:, :, 1].flip(0)
-        w = self.x_proj_weight  # (K, R + 2N, di)
-        proj_a = torch.matmul(xa, torch.cat([w[0], w[2]]).t()).view(b, t, j, 2, -1)  # directions 0 and 2
-        proj_c = torch.matmul(xc, torch.cat([w[1], w[3]]).t()).view(b, t, j, 2, -1)  # directions 1 and 3
-        x_dbl = x.new_empty(length, b, k, r + 2 * n)
+        x_dbl = xa.new_empty(length, b, k, r + 2 * n)
         x_dbl[:, :, 0].view(t, j, b, -1).copy_(frame_major(proj_a[..., 0, :]))
         x_dbl[:, :, 2].view(t, j, b, -1).copy_(frame_major(proj_a[..., 1, :]).flip(0, 1))
         x_dbl[:, :, 1].view(j, t, b, -1).copy_(joint_major(proj_c[..., 0, :]))
@@ -163,14 +194,17 @@ class StrideSSM(nn.Module):
         dt = torch.addmm(self.dt_proj_bias.reshape(-1), x_dbl[..., :r].reshape(length * b, k * r),
                          torch.block_diag(*self.dt_proj_weight.transpose(1, 2)))
         delta = F.softplus(dt).view(length, b, k, di)
-        A = -torch.exp(self.A_log.float()).view(k, di, n).transpose(1, 2).contiguous()  # (K, N, di)
         y = selective_scan_time_major(u, delta, A, x_dbl[..., r:r + n], x_dbl[..., r + n:])  # (L, b, K, di)
 
         D = self.D.view(k, di)
         ys = torch.add(frame_major_to_grid(y[:, :, 0] + y[:, :, 2].flip(0), t, j),
                        joint_major_to_grid(y[:, :, 1] + y[:, :, 3].flip(0), t, j), out=torch.empty_like(xc))
-        ys.addcmul_(D[0] + D[2], xa).addcmul_(D[1] + D[3], xc)  # (b, T, J, di)
-        return self.out_proj(self.out_norm(ys) * F.silu(z))
+        return ys.addcmul_(D[0] + D[2], xa).addcmul_(D[1] + D[3], xc)  # (b, T, J, di)
+
+
+def _array(v: torch.Tensor):
+    """A C-contiguous numpy view of a CPU tensor, for engine/native.py (a copy only where v is not contiguous)."""
+    return v.detach().contiguous().numpy()
 
 
 def frame_major_to_grid(v: torch.Tensor, t: int, j: int) -> torch.Tensor:

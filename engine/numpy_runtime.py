@@ -3,10 +3,11 @@
 It reads the same weight file as the torch backends (engine/weights.py) and follows engine/model.py step by step;
 tests hold the two equal. Nothing on this path imports torch.
 
-Layout: activations are channels-last, (b, T, J, C). The scan runs time-major with batch and directions after
-time, u, delta (L, b, K, d), B, C (L, b, K, N): each step updates one contiguous (b, K, N, d) state, with the
-exponentials and input terms of `block` steps computed at once (the same recurrence as engine/scan.py's reference).
-Everything is float32.
+Layout: activations are channels-last, (b, T, J, C). The scan is the compiled one where it is built for this
+platform (engine/native.py: a C library loaded with ctypes, which reads the activations in place); otherwise it
+runs here, time-major with batch and directions after time, u, delta (L, b, K, d), B, C (L, b, K, N): each step
+updates one contiguous (b, K, N, d) state, with the exponentials and input terms of `block` steps computed at once
+(the same recurrence as engine/scan.py's reference). Everything is float32.
 """
 
 from __future__ import annotations
@@ -17,15 +18,22 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from . import native
+from .blas_threads import one_blas_thread
+
 F32 = np.float32
 
 
 # ----------------------------------------------------------------------------------------------- elementwise pieces
 def layer_norm(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, eps: float) -> np.ndarray:
-    mean = x.mean(-1, keepdims=True)
-    xc = x - mean
-    var = np.mean(xc * xc, axis=-1, keepdims=True)
-    xc *= 1.0 / np.sqrt(var + F32(eps))
+    """A new array; the only full-size temporary is the result itself (the variance's squares are summed by einsum)."""
+    xc = x - x.mean(-1, keepdims=True)
+    scale = np.einsum("...c,...c->...", xc, xc)[..., None]
+    scale *= F32(1 / x.shape[-1])
+    scale += F32(eps)
+    np.sqrt(scale, out=scale)
+    np.reciprocal(scale, out=scale)
+    xc *= scale
     xc *= weight
     xc += bias
     return xc
@@ -50,18 +58,32 @@ def linear(x: np.ndarray, weight_t: np.ndarray, bias: np.ndarray | None = None) 
     return out.reshape(x.shape[:-1] + (weight_t.shape[1],))
 
 
-def erf(x: np.ndarray) -> np.ndarray:
-    """Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7): numpy has no erf and Blender ships no scipy."""
-    a = np.abs(x)
-    t = F32(1) / (F32(1) + F32(0.3275911) * a)
-    poly = t * (F32(0.254829592) + t * (F32(-0.284496736) + t * (F32(1.421413741) + t * (F32(-1.453152027)
-                                                                                     + t * F32(1.061405429)))))
-    return np.copysign(F32(1) - poly * np.exp(-a * a), x)
+def erf(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Abramowitz & Stegun 7.1.26 (absolute error < 1.5e-7): numpy has no erf and Blender ships no scipy.
+    In place where it can: two temporaries besides `out` (which must not be x)."""
+    a = np.abs(x, out=out)
+    t = a * F32(0.3275911)
+    t += F32(1)
+    np.reciprocal(t, out=t)
+    poly = t * F32(1.061405429)
+    for c in (-1.453152027, 1.421413741, -0.284496736, 0.254829592):
+        poly += F32(c)
+        poly *= t
+    np.square(a, out=a)
+    np.negative(a, out=a)
+    np.exp(a, out=a)
+    a *= poly
+    np.subtract(F32(1), a, out=a)
+    return np.copysign(a, x, out=a)
 
 
 def gelu(x: np.ndarray) -> np.ndarray:
-    """Exact (erf) GELU, as torch.nn.GELU()."""
-    return F32(0.5) * x * (F32(1) + erf(x * F32(1 / math.sqrt(2))))
+    """Exact (erf) GELU, as torch.nn.GELU(): 0.5 x (1 + erf(x / sqrt 2))."""
+    out = erf(x * F32(1 / math.sqrt(2)), out=np.empty_like(x))
+    out += F32(1)
+    out *= x
+    out *= F32(0.5)
+    return out
 
 
 def stride_anchor_sum(joints: int) -> np.ndarray:
@@ -226,30 +248,51 @@ class NumpySasMamba:
                 "dt_proj_blocks": block_diagonal(p[prefix + "dt_proj_weight"].transpose(0, 2, 1)),  # (K R, K d)
                 "in_proj_t": p[prefix + "in_proj.weight"].T.copy(),
                 "out_proj_t": p[prefix + "out_proj.weight"].T.copy(),
+                # the compiled scan's layouts (engine/native.py)
+                "dt_w": p[prefix + "dt_proj_weight"].transpose(0, 2, 1).copy(),  # (K, R, d)
+                "dt_bias_k": p[prefix + "dt_proj_bias"].reshape(k, di),
+                "D_k": p[prefix + "D"].reshape(k, di),
             }
         return self._ssm_cache[prefix]
 
     def _ssm(self, x: np.ndarray, prefix: str) -> np.ndarray:
         p, q = self.p, self._ssm_params(prefix)
         b, t, j, _ = x.shape
-        di, n, r = self.d_inner, self.d_state, self.dt_rank
-        length = t * j
+        di = self.d_inner
         xz = linear(x, q["in_proj_t"])  # (b, T, J, 2 di)
         xi, z = xz[..., :di], silu(xz[..., di:])
         offset = conv3x3_dense(xi, p[prefix + "offset_conv.weight"], p[prefix + "offset_conv.bias"])
-        xc = silu(deform_conv_depthwise(xi, offset, p[prefix + "conv.weight"], p[prefix + "conv.bias"]))
+        if native.available():  # engine/native/'s C kernel
+            xc = native.deform_conv_depthwise(np.ascontiguousarray(xi), offset, p[prefix + "conv.weight"],
+                                              p[prefix + "conv.bias"])
+        else:
+            xc = deform_conv_depthwise(xi, offset, p[prefix + "conv.weight"], p[prefix + "conv.bias"])
+        xc = silu(xc)
         xa = self.anchor_sum @ xc  # xc plus its stride-2/3 group anchors, per joint
+        proj_a = linear(xa, q["x_proj_a"]).reshape(b, t, j, 2, -1)  # directions 0 and 2
+        proj_c = linear(xc, q["x_proj_c"]).reshape(b, t, j, 2, -1)  # directions 1 and 3
+        if native.available():  # the compiled scan: no reordered copies, directions summed on the grid
+            ys = native.stride_scan(xa, xc, proj_a, proj_c, q["A"], q["dt_w"], q["dt_bias_k"], q["D_k"])
+        else:
+            ys = self._stride_scan_time_major(xa, xc, proj_a, proj_c, q)
+        y = layer_norm(ys, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5)
+        y *= z
+        return linear(y, q["out_proj_t"])
 
-        # the four scan orders, time-major (L, b, K, .): frame-major t0j0 t0j1 ..., joint-major j0t0 j0t1 ...,
-        # and both reversed. Projections of the reversed orders come from the forward-order activations (one
-        # product per order), and D u is added after mapping back, as (D_0 + D_2) xa + (D_1 + D_3) xc.
+    def _stride_scan_time_major(self, xa: np.ndarray, xc: np.ndarray, proj_a: np.ndarray, proj_c: np.ndarray,
+                                q: dict) -> np.ndarray:
+        """The four scan orders, time-major (L, b, K, .): frame-major t0j0 t0j1 ..., joint-major j0t0 j0t1 ...,
+        and both reversed, through `selective_scan`; summed back on the (b, T, J, di) grid. Projections of the
+        reversed orders come from the forward-order activations (one product per order), and D u is added after
+        mapping back, as (D_0 + D_2) xa + (D_1 + D_3) xc."""
+        b, t, j, di = xa.shape
+        n, r = self.d_state, self.dt_rank
+        length = t * j
         u = np.empty((length, b, 4, di), F32)
         u[:, :, 0].reshape(t, j, b, di)[:] = xa.transpose(1, 2, 0, 3)
         u[:, :, 1].reshape(j, t, b, di)[:] = xc.transpose(2, 1, 0, 3)
         u[:, :, 2] = u[::-1, :, 0]
         u[:, :, 3] = u[::-1, :, 1]
-        proj_a = linear(xa, q["x_proj_a"]).reshape(b, t, j, 2, -1)  # directions 0 and 2
-        proj_c = linear(xc, q["x_proj_c"]).reshape(b, t, j, 2, -1)  # directions 1 and 3
         x_dbl = np.empty((length, b, 4, r + 2 * n), F32)
         x_dbl[:, :, 0].reshape(t, j, b, -1)[:] = proj_a[..., 0, :].transpose(1, 2, 0, 3)
         x_dbl[:, :, 2].reshape(t, j, b, -1)[:] = proj_a[:, ::-1, ::-1, 1, :].transpose(1, 2, 0, 3)
@@ -266,15 +309,16 @@ class NumpySasMamba:
         ys = ys + (y[:, :, 1] + y[::-1, :, 3]).reshape(j, t, b, di).transpose(2, 1, 0, 3)
         ys += q["D_a"] * xa
         ys += q["D_c"] * xc
-        y = layer_norm(ys, p[prefix + "out_norm.weight"], p[prefix + "out_norm.bias"], 1e-5) * z
-        return linear(y, q["out_proj_t"])
+        return ys
 
     def _block(self, x: np.ndarray, prefix: str) -> np.ndarray:
         p = self.p
-        x = x + self._ssm(layer_norm(x, p[prefix + "norm1.weight"], p[prefix + "norm1.bias"], 1e-6), prefix + "ssm.")
+        x = self._ssm(layer_norm(x, p[prefix + "norm1.weight"], p[prefix + "norm1.bias"], 1e-6), prefix + "ssm.") + x
         h = layer_norm(x, p[prefix + "norm2.weight"], p[prefix + "norm2.bias"], 1e-6)
         h = gelu(linear(h, p[prefix + "mlp.fc1.weight"].T, p[prefix + "mlp.fc1.bias"]))
-        return x + linear(h, p[prefix + "mlp.fc2.weight"].T, p[prefix + "mlp.fc2.bias"])
+        out = linear(h, p[prefix + "mlp.fc2.weight"].T, p[prefix + "mlp.fc2.bias"])
+        out += x
+        return out
 
     def _forward_one(self, x: np.ndarray) -> np.ndarray:
         p = self.p
@@ -299,8 +343,8 @@ class NumpySasMamba:
         groups = [x[i:i + batch] for i in range(0, len(x), batch)]
         if self.threads == 1 or len(groups) == 1:
             outs = [self._forward_one(g) for g in groups]
-        else:
-            with ThreadPoolExecutor(self.threads) as pool:
+        else:  # one BLAS thread each: the workers' products then run side by side, not in turn
+            with one_blas_thread(), ThreadPoolExecutor(self.threads) as pool:
                 outs = list(pool.map(self._forward_one, groups))
         return np.concatenate(outs) if outs else np.zeros(x.shape[:3] + (3,), F32)
 

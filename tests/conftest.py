@@ -51,3 +51,31 @@ def torch_one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="session")
+def native_library(tmp_path_factory) -> Path:
+    """engine/native/'s C kernels built for this machine into a temporary folder (by build.py's own step), so tests
+    never depend on a copy left in the source tree."""
+    import build
+
+    path = build.compile_native(tmp_path_factory.mktemp("native"), force=True)
+    if path is None:
+        pytest.skip("no C compiler on this machine: the C kernels cannot be built")
+    return path
+
+
+@pytest.fixture(params=["native", "fallback"])
+def native_impl(request, monkeypatch, tmp_path) -> str:
+    """Run a test with the C kernels loaded, then with no library present (the torch and numpy code)."""
+    from engine import native
+
+    if request.param == "native":
+        library = request.getfixturevalue("native_library")
+        monkeypatch.setattr(native, "library_path", lambda: library)
+        assert native.available()
+    else:
+        missing = tmp_path / "absent" / native.library_path().name
+        monkeypatch.setattr(native, "library_path", lambda: missing)
+        assert not native.available()
+    return request.param

@@ -167,7 +167,7 @@ def perturbed_model(name: str, seed: int = 0) -> SasMamba:
 
 
 @pytest.mark.parametrize("name,batch", [("sasmamba-tiny", 3), ("sasmamba-xs", 2), ("sasmamba-s", 1)])
-def test_numpy_runtime_equals_torch(name, batch):
+def test_numpy_runtime_equals_torch(name, batch, native_impl):
     model = perturbed_model(name)
     net = npr.NumpySasMamba(state_dict_arrays(model), model.cfg.to_dict(), threads=2)
     x = torch.randn(batch, model.cfg.frames, 17, 2, generator=torch.Generator().manual_seed(1)) * 0.4
@@ -180,6 +180,18 @@ def test_numpy_runtime_equals_torch(name, batch):
         model.set_scan_backend("chunked")
         out = model(x.clone().requires_grad_()).detach().numpy()
         assert np.abs(out - expected).max() / np.abs(expected).max() < 1e-4
+
+
+def test_numpy_runtime_workers_get_one_blas_thread_each_and_it_is_restored():
+    from engine.blas_threads import _openblas_controls, one_blas_thread
+
+    controls = _openblas_controls()  # numpy's bundled OpenBLAS (what the pinned numpy wheel ships)
+    assert controls is not None
+    set_threads, get_threads = controls
+    set_threads(2)
+    with one_blas_thread() as switched:
+        assert switched and get_threads() == 1
+    assert get_threads() == 2
 
 
 def stride_ssm_as_written_first(ssm, x: torch.Tensor) -> torch.Tensor:
