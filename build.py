@@ -9,8 +9,8 @@ build with Blender's own `blender_ext.py build --split-platforms`, then `blender
 blender_ext.py is the stdlib-only tool that ships inside the `bpy` wheel, so no Blender binary is needed.
 
 The C kernels (engine/native/: the selective scan and the deformable conv, loaded by engine/native.py) are built for
-the machine running the build and go into the zips: a library named for its platform, so it loads only there
-(elsewhere the extension runs its torch/numpy code). `python build.py --native` builds it into engine/native/ alone
+the machine running the build and go into that platform's zip only (a library named for its platform; the other
+zips run their torch/numpy code). `python build.py --native` builds it into engine/native/ alone
 (make test / make bench do).
 
 Wheels: mediapipe 0.10.21 and what `mediapipe.solutions.pose` imports at run time, plus scipy. Never numpy (Blender
@@ -30,6 +30,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import zipfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
@@ -217,6 +218,28 @@ def compile_native(out_dir: Path = NATIVE_DIR, *, force: bool = False) -> Path |
     return target
 
 
+def host_platform() -> str | None:
+    """The Blender platform this machine builds native code for (None: not one we ship)."""
+    return {("linux", "x86_64"): "linux-x64", ("win32", "amd64"): "windows-x64",
+            ("darwin", "arm64"): "macos-arm64"}.get((sys.platform, platform.machine().lower()))
+
+
+def drop_native_libraries(zip_path: Path) -> int:
+    """Rewrite a zip without engine/native's compiled libraries (built for another platform, they would be dead
+    weight there). Returns how many were dropped."""
+    with zipfile.ZipFile(zip_path) as src:
+        foreign = [i for i in src.infolist() if "/native/_native-" in "/" + i.filename]
+        if not foreign:
+            return 0
+        tmp = zip_path.with_name(zip_path.name + ".tmp")
+        with zipfile.ZipFile(tmp, "w") as dst:
+            for info in src.infolist():
+                if info not in foreign:
+                    dst.writestr(info, src.read(info), compress_type=info.compress_type)
+    os.replace(tmp, zip_path)
+    return len(foreign)
+
+
 def run_blender_ext(*args: str) -> str:
     proc = subprocess.run([sys.executable, str(blender_ext()), *args], capture_output=True, text=True)
     if proc.returncode != 0:
@@ -239,6 +262,8 @@ def build(platforms: list[str], *, out_dir: Path = DIST) -> list[Path]:
     zips = sorted(z for z in out_dir.glob("sasmamba_mocap-*.zip")
                   if any(z.stem.endswith(p.replace("-", "_")) for p in platforms))
     for z in zips:
+        if not z.stem.endswith(str(host_platform()).replace("-", "_")):
+            drop_native_libraries(z)
         run_blender_ext("validate", str(z))
         print(f"[build] {z.relative_to(ROOT) if z.is_relative_to(ROOT) else z}: {z.stat().st_size / 2**20:.1f} MiB, "
               "validated")

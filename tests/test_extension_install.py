@@ -34,8 +34,10 @@ bpy.ops.mocap.lift_to_3d()
 action = bpy.context.active_object.animation_data.action
 lifted = {"action": action.name, "frames": list(action.frame_range),
           "engine": sys.modules[module + ".engine.pipeline"].__file__}
+native = sys.modules[module + ".engine.native"] if module + ".engine.native" in sys.modules else None
 json.dump({
     "lifted": lifted,
+    "native": None if native is None else [native.available(), str(native.library_path())],
     "result": sorted(result),
     "enabled": module in bpy.context.preferences.addons,
     "operators": ops,
@@ -70,6 +72,22 @@ def test_zip_holds_one_extension_with_its_wheels(linux_zip: Path) -> None:
     assert sum("opencv" in n for n in wheels) == 1
     assert not any(n.startswith(("wheels/numpy-", "wheels/torch-", "wheels/jax")) for n in wheels)
     assert all("linux" in n or "none-any" in n for n in wheels)
+    # the C kernels ride along in the zip of the platform that built them, and only as a compiled library
+    native = [n for n in names if n.startswith("engine/native/")]
+    assert not any(n.endswith((".o", ".tmp")) for n in native)
+    if build.host_platform() == "linux-x64" and build.c_compiler():
+        assert "engine/native/_native-linux-x86_64.so" in native
+
+
+def test_foreign_native_library_is_dropped_from_a_zip(tmp_path: Path) -> None:
+    path = tmp_path / "ext.zip"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("engine/native/_native-linux-x86_64.so", b"ELF")
+        z.writestr("engine/native/scan.c", "int x;")
+        z.writestr("engine/__init__.py", "")
+    assert build.drop_native_libraries(path) == 1
+    assert sorted(zipfile.ZipFile(path).namelist()) == ["engine/__init__.py", "engine/native/scan.c"]
+    assert build.drop_native_libraries(path) == 0
 
 
 def test_installed_extension_registers_panel_and_operators(linux_zip: Path, tmp_path: Path) -> None:
@@ -98,6 +116,9 @@ def test_installed_extension_registers_panel_and_operators(linux_zip: Path, tmp_
     assert result["cache"].startswith(str(tmp_path / "blender_user"))
     assert result["lifted"]["action"] == "walk" and result["lifted"]["frames"] == [1.0, 60.0]
     assert result["lifted"]["engine"].startswith(str(tmp_path / "blender_user"))
+    if any(n.startswith("engine/native/_native-") for n in zipfile.ZipFile(linux_zip).namelist()):
+        # the installed copy lifts with the C kernels it carries, loaded from its own folder
+        assert result["native"][0] and result["native"][1].startswith(str(tmp_path / "blender_user"))
 
 
 def test_manifest_passes_blenders_validator(tmp_path: Path) -> None:
