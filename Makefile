@@ -21,7 +21,7 @@ native: $(STAMP)
 test: $(STAMP) native
 	$(PY) -m pytest -q tests
 
-demo: $(STAMP)
+demo: $(STAMP) native
 	$(PY) -m addon demo $(if $(VIDEO),$(VIDEO),) -o out
 
 bench: $(STAMP) native

@@ -43,6 +43,12 @@ def _goal(met: object) -> str:
     return "" if met is None else (" (met)" if met else " (**not met**)")
 
 
+def _rate_goal(value: object, goal: int) -> str:
+    """The engine issue's throughput goal for a row, and whether the figure meets it."""
+    met = isinstance(value, (int, float)) and value >= goal
+    return f"goal: {goal:,} frames/s{_goal(met if value is not None else None)}"
+
+
 def wrap(text: str) -> list[str]:
     return textwrap.wrap(text, WIDTH, break_on_hyphens=False, break_long_words=False)
 
@@ -61,6 +67,10 @@ def render(report: dict) -> str:
     subset = acc.get("subset") or "subset not recorded"
     cpu = f"{m.get('cpu', 'unknown CPU')}, {m.get('cores', '?')} cores, no GPU"
     card = get(report, "gpu.card", "no GPU run recorded")
+    native = get(b, "lifter.native_kernels")
+    cpu_lift = cpu + (f", C kernels ({native} build)" if native else ", no C kernels (torch/numpy code)")
+    numpy_fps, torch_fps = lifter.get("numpy_frames_per_s"), lifter.get("torch_cpu_frames_per_s")
+    gpu_fps = lifter.get("gpu_frames_per_s") or get(report, "gpu.infer_frames_per_s_batch64_fp32")
     params = model.get("params_thop_style")
     params_text = (f"{params / 1e6:.2f}M (thop-style) / {model.get('params_true', 0) / 1e6:.2f}M (all)"
                    if params else None)
@@ -71,10 +81,9 @@ def render(report: dict) -> str:
         ("Accuracy: H36M P1, GT 2D (depth only)", fmt(avg.get("p1_depth_only"), 1, "mm"),
          f"{PAPER['p1_depth_only']} mm", subset),
         ("Parameters (SasMamba-S)", fmt(params_text), PAPER["params"], ""),
-        ("Lifter, numpy backend", fmt(lifter.get("numpy_frames_per_s"), 0, "frames/s"), "", cpu),
-        ("Lifter, PyTorch CPU", fmt(lifter.get("torch_cpu_frames_per_s"), 0, "frames/s"), "", cpu),
-        ("Lifter, GPU (best batch, fp32/bf16)", fmt(lifter.get("gpu_frames_per_s")
-                                       or get(report, "gpu.infer_frames_per_s_batch64_fp32"), 0, "frames/s"), "",
+        ("Lifter, numpy backend", fmt(numpy_fps, 0, "frames/s"), _rate_goal(numpy_fps, 500), cpu_lift),
+        ("Lifter, PyTorch CPU", fmt(torch_fps, 0, "frames/s"), _rate_goal(torch_fps, 1000), cpu_lift),
+        ("Lifter, GPU (best batch, fp32/bf16)", fmt(gpu_fps, 0, "frames/s"), _rate_goal(gpu_fps, 200_000),
          f"{card}, carried from its recorded run"),
         ("Detection, 720p", fmt(detect.get("detect_fps") or pipe.get("detect_720p_fps"), 1, "frames/s"),
          f"goal: real time (30){_goal(get(pipe, 'detect_720p_realtime_met'))}", cpu),

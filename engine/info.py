@@ -71,7 +71,15 @@ def collect() -> dict:
     configs = {}
     for name, cfg in CONFIGS.items():
         configs[name] = {"config": cfg.to_dict(), "params": parameter_counts(cfg), "macs": mac_counts(cfg)}
-    return {"configs": configs, "backends": available_backends(), "shipped_weights": shipped_weights()}
+    return {"configs": configs, "backends": available_backends(), "native_kernels": native_kernels(),
+            "shipped_weights": shipped_weights()}
+
+
+def native_kernels() -> dict:
+    """Whether the C kernels (engine/native/) load here, which build, and where the library is looked for."""
+    from . import native
+
+    return {"available": native.available(), "build": native.instruction_set(), "library": str(native.library_path())}
 
 
 def main(argv: list[str]) -> int:
@@ -90,6 +98,9 @@ def main(argv: list[str]) -> int:
               f"{m['thop_style_per_window'] / 1e9:.3f}G thop-style, {m['full_per_window'] / 1e9:.3f}G full; "
               f"per frame {m['thop_style_per_frame'] / 1e6:.2f}M / {m['full_per_frame'] / 1e6:.2f}M")
     print("backends available:", ", ".join(info["backends"]))
+    kernels = info["native_kernels"]
+    print(f"C kernels (CPU scan and deformable conv): {kernels['build']} build" if kernels["available"] else
+          f"C kernels: not built for this platform ({kernels['library']}); torch/numpy code runs instead")
     if not info["shipped_weights"]:
         print(f"shipped weights: none in {WEIGHTS_DIR}")
     for w in info["shipped_weights"]:

@@ -246,3 +246,7 @@ def test_info_json_reports_counts_backends_and_weights():
     assert small["params"]["true"] == 951_351
     assert small["macs"]["thop_style_per_frame"] * 243 == pytest.approx(small["macs"]["thop_style_per_window"])
     assert "numpy" in info["backends"] and isinstance(info["shipped_weights"], list)
+    from engine import native
+
+    assert info["native_kernels"]["available"] == native.available()
+    assert info["native_kernels"]["library"] == str(native.library_path())
