@@ -161,11 +161,10 @@ def stride_scan(xa: np.ndarray, xc: np.ndarray, proj_a: np.ndarray, proj_c: np.n
     return out
 
 
-def deform_conv_depthwise(x: np.ndarray, offset: np.ndarray, weight: np.ndarray, bias: np.ndarray | None,
-                          out: np.ndarray | None = None) -> np.ndarray:
+def deform_conv_depthwise(x: np.ndarray, offset: np.ndarray, weight: np.ndarray, bias: np.ndarray | None) -> np.ndarray:
     """engine/numpy_runtime.py's `deform_conv_depthwise` in C: x (b, H, W, c) C-contiguous; offset (b, H, W, 2 k*k)
     in torchvision's layout, any strides (a permuted view of a conv's output is fine); weight (c, 1, k, k); bias (c,)
-    or None -> (b, H, W, c), into `out` if given. Float32 throughout."""
+    or None -> (b, H, W, c). Float32 throughout."""
     b, height, width, c = x.shape
     k = weight.shape[-1]
     _checked("x", x, (b, height, width, c))
@@ -175,10 +174,7 @@ def deform_conv_depthwise(x: np.ndarray, offset: np.ndarray, weight: np.ndarray,
     if offset.dtype != np.float32 or offset.shape != (b, height, width, 2 * k * k) or min(offset.strides) < 0:
         raise ValueError(f"native kernel: offset must be float32 {(b, height, width, 2 * k * k)} with non-negative "
                          f"strides, got {offset.dtype} {offset.shape} {offset.strides}")
-    if out is None:
-        out = np.empty_like(x)
-    else:
-        _checked("out", out, x.shape)
+    out = np.empty_like(x)
     status = _required().deform(x.ctypes.data, offset.ctypes.data, weight.ctypes.data,
                                 None if bias is None else bias.ctypes.data, out.ctypes.data, b, height, width, c, k,
                                 *(s // 4 for s in offset.strides))

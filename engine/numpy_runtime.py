@@ -262,7 +262,8 @@ class NumpySasMamba:
         xz = linear(x, q["in_proj_t"])  # (b, T, J, 2 di)
         xi, z = xz[..., :di], silu(xz[..., di:])
         offset = conv3x3_dense(xi, p[prefix + "offset_conv.weight"], p[prefix + "offset_conv.bias"])
-        if native.available():  # engine/native/'s C kernel
+        use_native = native.available()  # engine/native/'s C kernels
+        if use_native:
             xc = native.deform_conv_depthwise(np.ascontiguousarray(xi), offset, p[prefix + "conv.weight"],
                                               p[prefix + "conv.bias"])
         else:
@@ -271,7 +272,7 @@ class NumpySasMamba:
         xa = self.anchor_sum @ xc  # xc plus its stride-2/3 group anchors, per joint
         proj_a = linear(xa, q["x_proj_a"]).reshape(b, t, j, 2, -1)  # directions 0 and 2
         proj_c = linear(xc, q["x_proj_c"]).reshape(b, t, j, 2, -1)  # directions 1 and 3
-        if native.available():  # the compiled scan: no reordered copies, directions summed on the grid
+        if use_native:  # the compiled scan: no reordered copies, directions summed on the grid
             ys = native.stride_scan(xa, xc, proj_a, proj_c, q["A"], q["dt_w"], q["dt_bias_k"], q["D_k"])
         else:
             ys = self._stride_scan_time_major(xa, xc, proj_a, proj_c, q)
