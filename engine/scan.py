@@ -166,7 +166,10 @@ def cuda_scan_available() -> bool:
 
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True, backend="auto") -> torch.Tensor:
     """Dispatch: 'cuda' (mamba-ssm, tensors on CUDA), 'torch' (chunked; blocked sequential for CPU inference),
-    'chunked', 'blocked', 'reference' (loop), 'auto'."""
+    'chunked', 'blocked', 'reference' (loop), 'auto'. (StrideSSM's 'triton' backend never reaches this dispatcher
+    for inference: engine/triton_scan.py replaces the whole four-direction scan; with grad it falls back to 'auto'.)"""
+    if backend == "triton":
+        backend = "auto"
     if backend == "auto":
         backend = "cuda" if u.is_cuda and cuda_scan_available() else "torch"
     if backend == "cuda":
