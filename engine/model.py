@@ -88,8 +88,8 @@ class StrideSSM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not x.is_cuda and not torch.is_grad_enabled() and self.scan_backend in ("auto", "torch"):
             return self.forward_cpu_inference(x)
-        if x.is_cuda and not torch.is_grad_enabled() and (
-                self.scan_backend == "triton" or (self.scan_backend == "auto" and triton_scan.enabled())):
+        if (x.is_cuda or triton_scan.interpreted()) and not torch.is_grad_enabled() and (
+                self.scan_backend == "triton" or (self.scan_backend == "auto" and x.is_cuda and triton_scan.enabled())):
             return self.forward_triton_inference(x)
         b, t, j, _ = x.shape
         di, n, r, k = self.cfg.d_inner, self.cfg.d_state, self.cfg.dt_rank, self.cfg.directions
@@ -158,7 +158,7 @@ class StrideSSM(nn.Module):
         return self.out_proj(self.out_norm(ys) * F.silu(z))
 
     @torch.no_grad()
-    def forward_triton_inference(self, x: torch.Tensor, atomic: bool = True) -> torch.Tensor:
+    def forward_triton_inference(self, x: torch.Tensor) -> torch.Tensor:
         """`forward` without autograd through engine/triton_scan.py (CUDA, or CPU under TRITON_INTERPRET=1): the
         CPU inference path's layout (channels last, the four orders read in place from the grid) with the model's
         own deformable conv, so the GPU runs cuDNN / the chosen deform implementation for it."""
@@ -173,7 +173,7 @@ class StrideSSM(nn.Module):
         proj_c = torch.matmul(xc, torch.cat([w[1], w[3]]).t()).view(b, t, j, 2, -1)  # directions 1 and 3
         A = -torch.exp(self.A_log.float()).view(k, di, -1).transpose(1, 2).contiguous()  # (K, N, di)
         ys = triton_scan.stride_scan(xa, xc, proj_a, proj_c, A, self.dt_proj_weight.transpose(1, 2),
-                                     self.dt_proj_bias.view(k, di), self.D.view(k, di), atomic=atomic)
+                                     self.dt_proj_bias.view(k, di), self.D.view(k, di))
         return self.out_proj(self.out_norm(ys) * F.silu(z))
 
     def _stride_scan_native(self, xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c: torch.Tensor,

@@ -22,6 +22,15 @@ import torch
 LOG2E = 1.4426950408889634  # exp(x) = exp2(x log2 e): A is pre-scaled so each step is one exp2
 
 
+# the kernel's settings when a caller passes none; scripts/bench_gpu_scan.py sets the fastest it measured
+DEFAULTS = {"atomic": True, "block_d": 32, "num_warps": 4}
+
+
+def interpreted() -> bool:
+    """Triton's CPU interpreter is on: the Triton path then also takes CPU tensors (tests, smoke runs)."""
+    return os.environ.get("TRITON_INTERPRET", "") == "1"
+
+
 def enabled() -> bool:
     """The Triton scan is opt-in (SASMAMBA_TRITON=1) until GPU numbers show it beats mamba-ssm."""
     return os.environ.get("SASMAMBA_TRITON", "") == "1" and available()
@@ -111,12 +120,16 @@ def _pow2(n: int) -> int:
 
 @torch.no_grad()
 def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c: torch.Tensor, A: torch.Tensor,
-                dt_w: torch.Tensor, dt_bias: torch.Tensor, D: torch.Tensor | None = None, *, atomic: bool = True,
-                block_d: int = 32, num_warps: int = 4) -> torch.Tensor:
+                dt_w: torch.Tensor, dt_bias: torch.Tensor, D: torch.Tensor | None = None, *, atomic: bool | None = None,
+                block_d: int | None = None, num_warps: int | None = None) -> torch.Tensor:
     """engine/native.py's `stride_scan` on torch tensors: xa, xc (b, T, J, d); proj_a, proj_c (b, T, J, 2, R + 2N)
     (float32 or bfloat16); A (4, N, d); dt_w (4, R, d); dt_bias, D (4, d) -> float32 (b, T, J, d).
 
-    `atomic`: the four directions add into one grid (True) or fill four grids summed afterwards (False)."""
+    `atomic`: the four directions add into one grid (True) or fill four grids summed afterwards (False). Settings
+    left None come from DEFAULTS."""
+    atomic = DEFAULTS["atomic"] if atomic is None else atomic
+    block_d = DEFAULTS["block_d"] if block_d is None else block_d
+    num_warps = DEFAULTS["num_warps"] if num_warps is None else num_warps
     b, t, j, d = xa.shape
     k, n, _ = A.shape
     rank = dt_w.shape[1]

@@ -1,0 +1,258 @@
+"""On the GPU machine: engine/triton_scan.py's stride scan against mamba-ssm's selective_scan_fn.
+
+1. agreement: sasmamba-s (shipped weights when present) at batch 64, the model output with the Triton path
+   against the mamba-ssm path, fp32 and bf16 autocast (max abs / max rel);
+2. the scan alone at real shapes, bf16 inputs: mamba-ssm (one call over the four stacked orders) against Triton
+   variants (atomic or four-grid sum, channel block, warps); the fastest variant becomes the model's;
+3. the full forward, bf16 autocast, torch.inference_mode, batch 64 and 256: frames/s for each backend, plain and
+   replayed from a CUDA graph.
+Every measurement is caught on its own (traceback kept in the JSON) and the JSON is rewritten after each one;
+measurements that would start after --seconds are skipped.
+
+Usage (repo root on PYTHONPATH): python scripts/bench_gpu_scan.py OUT_JSON [--seconds 150]
+Smoke run on CPU (figures meaningless): TRITON_INTERPRET=1 PYTHONPATH=.:/path/to/triton python
+scripts/bench_gpu_scan.py /tmp/b.json --device cpu --config sasmamba-tiny --batches 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import time
+import traceback
+
+import torch
+from check_gpu import max_rel, sync
+
+from engine import triton_scan
+from engine.model import SasMamba, StrideSSM
+from engine.weights import load_model_state, shipped_weights_path
+
+# (atomic, block_d, num_warps): the first is triton_scan.DEFAULTS
+VARIANTS = ((True, 32, 4), (False, 32, 4), (True, 16, 2), (True, 16, 4), (True, 32, 2), (True, 64, 4),
+            (True, 64, 8), (True, 128, 8), (False, 16, 2))
+
+
+class Bench:
+    def __init__(self, out: str, seconds: float) -> None:
+        self.out, self.deadline = out, time.monotonic() + seconds
+        self.report: dict = {"torch": torch.__version__, "seconds_budget": seconds, "skipped": [], "errors": {}}
+
+    def write(self) -> None:
+        tmp = self.out + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(self.report, fh, indent=1)
+        os.replace(tmp, self.out)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def measure(self, name: str, fn, need: float = 3.0):
+        """Run one measurement (`fn` returns a JSON-able value or None); record it, its error or its skipping."""
+        if self.left() < need:
+            self.report["skipped"].append(name)
+            self.write()
+            return None
+        t = time.monotonic()
+        try:
+            value = fn()
+            if value is not None:
+                self.report[name] = value
+            return value
+        except Exception:  # noqa: BLE001 - keep the other measurements
+            self.report["errors"][name] = traceback.format_exc()[-4000:]
+            print(f"{name} failed:\n{self.report['errors'][name]}", flush=True)
+            return None
+        finally:
+            self.report.setdefault("wall_s", {})[name] = round(time.monotonic() - t, 2)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self.write()
+
+
+def seconds_per_call(fn, dev: torch.device, budget: float = 0.6) -> float:
+    """Warm-up (compiles, autotunes, allocator), then as many calls as fit in about `budget` seconds (3 to 50)."""
+    fn()
+    sync(dev)
+    t = time.perf_counter()
+    fn()
+    sync(dev)
+    first = time.perf_counter() - t
+    reps = max(3, min(50, int(budget / max(first, 1e-6))))
+    t = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    sync(dev)
+    return (time.perf_counter() - t) / reps
+
+
+def load_model(config: str, dev: torch.device) -> tuple[SasMamba, str]:
+    model = SasMamba(config)
+    path = shipped_weights_path(config)
+    source = "random init"
+    if path.exists():
+        state, _ = load_model_state(path)
+        model.load_state_dict(state, strict=False)
+        source = str(path)
+    return model.to(dev).eval(), source
+
+
+def model_inputs(model: SasMamba, batch: int, dev: torch.device) -> torch.Tensor:
+    g = torch.Generator().manual_seed(batch)
+    return (torch.randn(batch, model.cfg.frames, model.cfg.joints, 2, generator=g) * 0.4).to(dev)
+
+
+def agreement(model: SasMamba, dev: torch.device, batch: int, ref_backend: str, autocast: bool) -> dict:
+    x = model_inputs(model, batch, dev)
+    with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+        model.set_scan_backend(ref_backend)
+        ref = model(x).float()
+        model.set_scan_backend("triton")
+        y = model(x).float()
+    model.set_scan_backend("auto")
+    return {"max_abs": float((y - ref).abs().max()), "max_rel": max_rel(y, ref),
+            "ref_max_abs_value": float(ref.abs().max()), "finite": bool(torch.isfinite(y).all())}
+
+
+def scan_inputs(model: SasMamba, batch: int, dev: torch.device, dtype: torch.dtype) -> dict:
+    """Both scans' inputs at the model's shapes, from the first spatial block's StrideSSM parameters."""
+    ssm = next(m for m in model.modules() if isinstance(m, StrideSSM))
+    cfg = ssm.cfg
+    t, j, di, n, r, k = cfg.frames, cfg.joints, cfg.d_inner, cfg.d_state, cfg.dt_rank, cfg.directions
+    length = t * j
+    g = torch.Generator().manual_seed(1)
+
+    def rnd(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g) * scale).to(dev, dtype)
+
+    A = -torch.exp(ssm.A_log.detach().float())  # (K di, N)
+    return {
+        "triton": dict(xa=rnd(batch, t, j, di), xc=rnd(batch, t, j, di),
+                       proj_a=rnd(batch, t, j, 2, r + 2 * n, scale=0.5),
+                       proj_c=rnd(batch, t, j, 2, r + 2 * n, scale=0.5),
+                       A=A.view(k, di, n).transpose(1, 2).contiguous(),
+                       dt_w=ssm.dt_proj_weight.detach().transpose(1, 2).float(),
+                       dt_bias=ssm.dt_proj_bias.detach().view(k, di).float(), D=ssm.D.detach().view(k, di).float()),
+        "mamba": dict(u=rnd(batch, k * di, length), delta=rnd(batch, k * di, length, scale=0.5), A=A.contiguous(),
+                      B=rnd(batch, k, n, length), C=rnd(batch, k, n, length), D=ssm.D.detach().float(),
+                      delta_bias=ssm.dt_proj_bias.detach().reshape(-1).float()),
+    }
+
+
+def time_scans(bench: Bench, model: SasMamba, dev: torch.device, batch: int) -> None:
+    dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    inputs = scan_inputs(model, batch, dev, dtype)
+    frames = batch * model.cfg.frames
+
+    def mamba():
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+        m = inputs["mamba"]
+        fn = lambda: selective_scan_fn(m["u"], m["delta"], m["A"], m["B"], m["C"], m["D"],  # noqa: E731
+                                       delta_bias=m["delta_bias"], delta_softplus=True)
+        with torch.inference_mode():
+            ms = 1e3 * seconds_per_call(fn, dev)
+        return {"ms": ms, "scan_frames_per_s": frames / ms * 1e3}
+
+    bench.measure(f"scan_batch{batch}_mamba_ssm", mamba)
+    best = None
+    for atomic, block_d, warps in VARIANTS:
+        def triton_variant(atomic=atomic, block_d=block_d, warps=warps):
+            fn = lambda: triton_scan.stride_scan(**inputs["triton"], atomic=atomic, block_d=block_d,  # noqa: E731
+                                                 num_warps=warps)
+            with torch.inference_mode():
+                ms = 1e3 * seconds_per_call(fn, dev)
+            return {"ms": ms, "scan_frames_per_s": frames / ms * 1e3}
+
+        name = f"scan_batch{batch}_triton_{'atomic' if atomic else 'sum4'}_d{block_d}_w{warps}"
+        got = bench.measure(name, triton_variant, need=8.0)
+        if got and (best is None or got["ms"] < best[0]):
+            best = (got["ms"], {"atomic": atomic, "block_d": block_d, "num_warps": warps})
+    if best:
+        bench.report[f"scan_batch{batch}_triton_best"] = best[1]
+        bench.write()
+
+
+def time_model(bench: Bench, model: SasMamba, dev: torch.device, batch: int, backend: str, graph: bool) -> None:
+    x = model_inputs(model, batch, dev)
+    autocast = dev.type == "cuda"
+
+    def run() -> dict:
+        model.set_scan_backend(backend)
+        try:
+            with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                if not graph:
+                    sec = seconds_per_call(lambda: model(x), dev)
+                else:
+                    model(x)  # compile and autotune outside the capture
+                    s = torch.cuda.Stream()
+                    s.wait_stream(torch.cuda.current_stream())
+                    with torch.cuda.stream(s):
+                        model(x)
+                    torch.cuda.current_stream().wait_stream(s)
+                    g = torch.cuda.CUDAGraph()
+                    with torch.cuda.graph(g):
+                        model(x)
+                    sec = seconds_per_call(g.replay, dev)
+                    del g
+        finally:
+            model.set_scan_backend("auto")
+        return {"ms": 1e3 * sec, "frames_per_s": batch * model.cfg.frames / sec}
+
+    bench.measure(f"model_batch{batch}_{backend}{'_graph' if graph else ''}", run, need=10.0)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("output")
+    ap.add_argument("--seconds", type=float, default=150.0)
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    ap.add_argument("--config", default="sasmamba-s")
+    ap.add_argument("--batches", default="64,256", help="comma-separated batch sizes for the timings")
+    args = ap.parse_args()
+    if args.device == "cpu":
+        os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is first imported
+    dev = torch.device(args.device)
+    batches = [int(v) for v in args.batches.split(",")]
+    bench = Bench(args.output, args.seconds)
+    rep = bench.report
+    rep.update(device=torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu (interpreter smoke run)",
+               config=args.config, batches=batches)
+    bench.measure("triton_version", lambda: __import__("triton").__version__, need=0)
+    models: list[SasMamba] = []
+
+    def load() -> str:
+        model, source = load_model(args.config, dev)
+        models.append(model)
+        return source
+
+    bench.measure("model_source", load, need=0)
+    if not models:
+        return
+    model = models[0]
+    ref = "cuda" if dev.type == "cuda" else "torch"
+    check_batch = batches[0] if dev.type == "cpu" else 64
+    for autocast in (False, True):
+        if autocast and dev.type != "cuda":
+            continue
+        bench.measure(f"agreement_batch{check_batch}_{'bf16' if autocast else 'fp32'}_triton_vs_{ref}",
+                      lambda autocast=autocast: agreement(model, dev, check_batch, ref, autocast), need=5.0)
+    for batch in batches:
+        time_scans(bench, model, dev, batch)
+    best = rep.get(f"scan_batch{batches[0]}_triton_best")
+    if best:
+        triton_scan.DEFAULTS.update(best)
+    rep["model_triton_settings"] = dict(triton_scan.DEFAULTS)
+    for graph in (False, True) if dev.type == "cuda" else (False,):
+        for batch in batches:
+            for backend in (ref, "triton"):
+                time_model(bench, model, dev, batch, backend, graph)
+    rep["total_s"] = round(args.seconds - bench.left(), 1)
+    bench.write()
+    print(json.dumps({k: v for k, v in rep.items() if k != "errors"}, indent=1))
+    print(f"errors: {list(rep['errors'])}; wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
