@@ -8,6 +8,10 @@ written to memory, unlike mamba-ssm's path, which needs the four reordered copie
 Mapping: one program per (batch row, block of channels, direction), its N x BLOCK_D states in registers, walking
 the L = T J steps in order. The directions' outputs are either added atomically into one float32 grid
 (`atomic=True`) or written to four grids summed afterwards; which is faster is for the GPU bench to say.
+Triton's default layout puts a (N, BLOCK_D) tile's channels across a warp's 32 lanes first, so with
+BLOCK_D = 32 * num_warps each thread holds all N states of its channel and <C, h> is an in-thread sum; a wider
+warp count than that splits N across warps and costs a shared-memory reduction every step. Small blocks give more
+programs (the scan is latency bound: 4,131 dependent steps), so BLOCK_D 32 / 1 warp is the default.
 
 `triton` is imported only inside functions: the CPU test suite and Blender have no triton.
 """
@@ -23,7 +27,7 @@ LOG2E = 1.4426950408889634  # exp(x) = exp2(x log2 e): A is pre-scaled so each s
 
 
 # the kernel's settings when a caller passes none; scripts/bench_gpu_scan.py sets the fastest it measured
-DEFAULTS = {"atomic": True, "block_d": 32, "num_warps": 4}
+DEFAULTS = {"atomic": True, "block_d": 32, "num_warps": 1, "prefetch": True}
 
 
 def interpreted() -> bool:
@@ -56,7 +60,8 @@ def _kernel():
     def stride_scan_kernel(xa_ptr, xc_ptr, pa_ptr, pc_ptr, a_ptr, dtw_ptr, dtb_ptr, d_ptr, out_ptr,
                            T, J, d, out_dir_stride,
                            N: tl.constexpr, N_PAD: tl.constexpr, R: tl.constexpr, R_PAD: tl.constexpr,
-                           BLOCK_D: tl.constexpr, HAS_D: tl.constexpr, ATOMIC: tl.constexpr):
+                           BLOCK_D: tl.constexpr, HAS_D: tl.constexpr, ATOMIC: tl.constexpr,
+                           PREFETCH: tl.constexpr):
         bi = tl.program_id(0)
         cb = tl.program_id(1)
         k = tl.program_id(2)
@@ -80,27 +85,41 @@ def _kernel():
             dd = tl.zeros((BLOCK_D,), tl.float32)
         joint = k % 2  # directions 1 and 3 walk the grid joint-major over xc, 0 and 2 frame-major over xa
         rev = k // 2  # directions 2 and 3 walk it backwards; their rows are the second of each pair
-        u_base = xa_ptr + bi.to(tl.int64) * length * d + c
-        x_base = pa_ptr + bi.to(tl.int64) * length * 2 * row + rev * row
-        uc_base = xc_ptr + bi.to(tl.int64) * length * d + c
-        xc_base = pc_ptr + bi.to(tl.int64) * length * 2 * row + rev * row
+        if joint == 1:
+            u_base = xc_ptr + bi.to(tl.int64) * length * d + c
+            x_base = pc_ptr + bi.to(tl.int64) * length * 2 * row + rev * row
+        else:
+            u_base = xa_ptr + bi.to(tl.int64) * length * d + c
+            x_base = pa_ptr + bi.to(tl.int64) * length * 2 * row + rev * row
         if ATOMIC:
             o_base = out_ptr + bi.to(tl.int64) * length * d + c
         else:
             o_base = out_ptr + k.to(tl.int64) * out_dir_stride + bi.to(tl.int64) * length * d + c
         h = tl.zeros((N_PAD, BLOCK_D), tl.float32)
+        # PREFETCH: the next step's loads are issued before this step's arithmetic (they never depend on the
+        # state), so their latency hides behind it instead of stalling every step
+        m = rev * (length - 1)
+        pos = m + joint * (m // T + (m % T) * J - m)  # grid position t J + j of step 0
+        u = tl.load(u_base + pos * d, mask=cmask, other=0.0).to(tl.float32)
+        xr = tl.load(x_base + pos * 2 * row + rs, mask=rmask, other=0.0).to(tl.float32)
+        bv = tl.load(x_base + pos * 2 * row + R + ns, mask=nmask, other=0.0).to(tl.float32)
+        cv = tl.load(x_base + pos * 2 * row + R + N + ns, mask=nmask, other=0.0).to(tl.float32)
         for step in range(0, length):
-            m = step + rev * (length - 1 - 2 * step)
-            pos = m + joint * (m // T + (m % T) * J - m)  # grid position t J + j of this step
-            if joint == 1:
-                u = tl.load(uc_base + pos * d, mask=cmask, other=0.0).to(tl.float32)
-                xrow = xc_base + pos * 2 * row
+            if PREFETCH:
+                nxt = tl.minimum(step + 1, length - 1)
+                m_n = nxt + rev * (length - 1 - 2 * nxt)
+                pos_n = m_n + joint * (m_n // T + (m_n % T) * J - m_n)
+                u_n = tl.load(u_base + pos_n * d, mask=cmask, other=0.0).to(tl.float32)
+                xr_n = tl.load(x_base + pos_n * 2 * row + rs, mask=rmask, other=0.0).to(tl.float32)
+                bv_n = tl.load(x_base + pos_n * 2 * row + R + ns, mask=nmask, other=0.0).to(tl.float32)
+                cv_n = tl.load(x_base + pos_n * 2 * row + R + N + ns, mask=nmask, other=0.0).to(tl.float32)
             else:
+                m = step + rev * (length - 1 - 2 * step)
+                pos = m + joint * (m // T + (m % T) * J - m)
                 u = tl.load(u_base + pos * d, mask=cmask, other=0.0).to(tl.float32)
-                xrow = x_base + pos * 2 * row
-            xr = tl.load(xrow + rs, mask=rmask, other=0.0).to(tl.float32)
-            bv = tl.load(xrow + R + ns, mask=nmask, other=0.0).to(tl.float32)
-            cv = tl.load(xrow + R + N + ns, mask=nmask, other=0.0).to(tl.float32)
+                xr = tl.load(x_base + pos * 2 * row + rs, mask=rmask, other=0.0).to(tl.float32)
+                bv = tl.load(x_base + pos * 2 * row + R + ns, mask=nmask, other=0.0).to(tl.float32)
+                cv = tl.load(x_base + pos * 2 * row + R + N + ns, mask=nmask, other=0.0).to(tl.float32)
             dt = tl.sum(dtw * xr[:, None], axis=0) + dtb
             # torch's softplus (threshold 20), written so exp never overflows
             delta = tl.where(dt > 20.0, dt, tl.maximum(dt, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(dt))))
@@ -110,6 +129,8 @@ def _kernel():
                 tl.atomic_add(o_base + pos * d, y, mask=cmask)
             else:
                 tl.store(o_base + pos * d, y, mask=cmask)
+            if PREFETCH:
+                pos, u, xr, bv, cv = pos_n, u_n, xr_n, bv_n, cv_n
 
     return stride_scan_kernel
 
@@ -121,7 +142,8 @@ def _pow2(n: int) -> int:
 @torch.no_grad()
 def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c: torch.Tensor, A: torch.Tensor,
                 dt_w: torch.Tensor, dt_bias: torch.Tensor, D: torch.Tensor | None = None, *, atomic: bool | None = None,
-                block_d: int | None = None, num_warps: int | None = None) -> torch.Tensor:
+                block_d: int | None = None, num_warps: int | None = None,
+                prefetch: bool | None = None) -> torch.Tensor:
     """engine/native.py's `stride_scan` on torch tensors: xa, xc (b, T, J, d); proj_a, proj_c (b, T, J, 2, R + 2N)
     (float32 or bfloat16); A (4, N, d); dt_w (4, R, d); dt_bias, D (4, d) -> float32 (b, T, J, d).
 
@@ -130,6 +152,7 @@ def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c
     atomic = DEFAULTS["atomic"] if atomic is None else atomic
     block_d = DEFAULTS["block_d"] if block_d is None else block_d
     num_warps = DEFAULTS["num_warps"] if num_warps is None else num_warps
+    prefetch = DEFAULTS["prefetch"] if prefetch is None else prefetch
     b, t, j, d = xa.shape
     k, n, _ = A.shape
     rank = dt_w.shape[1]
@@ -151,5 +174,5 @@ def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c
     grid = (b, -(-d // block), 4)
     _kernel()[grid](xa, xc, proj_a, proj_c, A, dt_w, dt_bias, Dk, out, t, j, d, out_dir_stride,
                     N=n, N_PAD=_pow2(n), R=rank, R_PAD=_pow2(rank), BLOCK_D=block, HAS_D=D is not None,
-                    ATOMIC=atomic, num_warps=num_warps)
+                    ATOMIC=atomic, PREFETCH=prefetch, num_warps=num_warps)
     return out if atomic else out.sum(0)

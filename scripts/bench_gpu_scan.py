@@ -29,9 +29,10 @@ from engine import triton_scan
 from engine.model import SasMamba, StrideSSM
 from engine.weights import load_model_state, shipped_weights_path
 
-# (atomic, block_d, num_warps): the first is triton_scan.DEFAULTS
-VARIANTS = ((True, 32, 4), (False, 32, 4), (True, 16, 2), (True, 16, 4), (True, 32, 2), (True, 64, 4),
-            (True, 64, 8), (True, 128, 8), (False, 16, 2))
+# (atomic, block_d, num_warps, prefetch); block_d = 32 * num_warps keeps each channel's states in one thread
+VARIANTS = ((True, 32, 1, True), (False, 32, 1, True), (True, 32, 1, False), (True, 16, 1, True),
+            (True, 8, 1, True), (True, 64, 2, True), (True, 128, 4, True), (True, 32, 4, True),
+            (False, 16, 1, True))
 
 
 class Bench:
@@ -157,18 +158,19 @@ def time_scans(bench: Bench, model: SasMamba, dev: torch.device, batch: int) -> 
 
     bench.measure(f"scan_batch{batch}_mamba_ssm", mamba)
     best = None
-    for atomic, block_d, warps in VARIANTS:
-        def triton_variant(atomic=atomic, block_d=block_d, warps=warps):
+    for atomic, block_d, warps, prefetch in VARIANTS:
+        def triton_variant(atomic=atomic, block_d=block_d, warps=warps, prefetch=prefetch):
             fn = lambda: triton_scan.stride_scan(**inputs["triton"], atomic=atomic, block_d=block_d,  # noqa: E731
-                                                 num_warps=warps)
+                                                 num_warps=warps, prefetch=prefetch)
             with torch.inference_mode():
                 ms = 1e3 * seconds_per_call(fn, dev)
             return {"ms": ms, "scan_frames_per_s": frames / ms * 1e3}
 
-        name = f"scan_batch{batch}_triton_{'atomic' if atomic else 'sum4'}_d{block_d}_w{warps}"
+        name = (f"scan_batch{batch}_triton_{'atomic' if atomic else 'sum4'}_d{block_d}_w{warps}"
+                f"{'' if prefetch else '_noprefetch'}")
         got = bench.measure(name, triton_variant, need=8.0)
         if got and (best is None or got["ms"] < best[0]):
-            best = (got["ms"], {"atomic": atomic, "block_d": block_d, "num_warps": warps})
+            best = (got["ms"], {"atomic": atomic, "block_d": block_d, "num_warps": warps, "prefetch": prefetch})
     if best:
         bench.report[f"scan_batch{batch}_triton_best"] = best[1]
         bench.write()

@@ -26,8 +26,8 @@ def interpreted():
     yield "cuda" if torch.cuda.is_available() else "cpu"
 
 
-@pytest.mark.parametrize("atomic", [True, False])
-def test_stride_scan_matches_time_major(interpreted, atomic):
+@pytest.mark.parametrize(("atomic", "prefetch"), [(True, True), (False, True), (True, False)])
+def test_stride_scan_matches_time_major(interpreted, atomic, prefetch):
     """Odd T and J, 48 channels in blocks of 32 (a partial block), against the CPU inference path's scan."""
     torch.manual_seed(0)
     cfg = SasMambaConfig(dim=24, depth=1, frames=9)
@@ -42,7 +42,7 @@ def test_stride_scan_matches_time_major(interpreted, atomic):
         y = triton_scan.stride_scan(*(v.to(dev) for v in (xa, xc, proj_a, proj_c, A)),
                                     module.dt_proj_weight.transpose(1, 2).to(dev),
                                     module.dt_proj_bias.view(4, di).to(dev), module.D.view(4, di).to(dev),
-                                    atomic=atomic, block_d=32).cpu()
+                                    atomic=atomic, block_d=32, prefetch=prefetch).cpu()
     assert float((y - ref).abs().max() / ref.abs().max()) < 1e-5
 
 
