@@ -27,7 +27,7 @@ LOG2E = 1.4426950408889634  # exp(x) = exp2(x log2 e): A is pre-scaled so each s
 
 
 # the kernel's settings when a caller passes none; scripts/bench_gpu_scan.py sets the fastest it measured
-DEFAULTS = {"atomic": True, "block_d": 32, "num_warps": 1, "prefetch": True}
+DEFAULTS = {"atomic": True, "block_d": 32, "num_warps": 1, "prefetch": 1}
 
 
 def interpreted() -> bool:
@@ -50,88 +50,9 @@ def available() -> bool:
     return True
 
 
-@functools.lru_cache(maxsize=1)
 def _kernel():
-    """Built on first use so that importing this module never needs triton."""
-    import triton
-    import triton.language as tl
-
-    @triton.jit
-    def stride_scan_kernel(xa_ptr, xc_ptr, pa_ptr, pc_ptr, a_ptr, dtw_ptr, dtb_ptr, d_ptr, out_ptr,
-                           T, J, d, out_dir_stride,
-                           N: tl.constexpr, N_PAD: tl.constexpr, R: tl.constexpr, R_PAD: tl.constexpr,
-                           BLOCK_D: tl.constexpr, HAS_D: tl.constexpr, ATOMIC: tl.constexpr,
-                           PREFETCH: tl.constexpr):
-        bi = tl.program_id(0)
-        cb = tl.program_id(1)
-        k = tl.program_id(2)
-        length = T * J
-        row = R + 2 * N
-        c = cb * BLOCK_D + tl.arange(0, BLOCK_D)
-        cmask = c < d
-        ns = tl.arange(0, N_PAD)
-        nmask = ns < N
-        rs = tl.arange(0, R_PAD)
-        rmask = rs < R
-        # padded states get A = 0 and B = C = 0: they stay zero and add nothing
-        a = tl.load(a_ptr + k * N * d + ns[:, None] * d + c[None, :], mask=nmask[:, None] & cmask[None, :],
-                    other=0.0) * 1.4426950408889634
-        dtw = tl.load(dtw_ptr + k * R * d + rs[:, None] * d + c[None, :], mask=rmask[:, None] & cmask[None, :],
-                      other=0.0)
-        dtb = tl.load(dtb_ptr + k * d + c, mask=cmask, other=0.0)
-        if HAS_D:
-            dd = tl.load(d_ptr + k * d + c, mask=cmask, other=0.0)
-        else:
-            dd = tl.zeros((BLOCK_D,), tl.float32)
-        joint = k % 2  # directions 1 and 3 walk the grid joint-major over xc, 0 and 2 frame-major over xa
-        rev = k // 2  # directions 2 and 3 walk it backwards; their rows are the second of each pair
-        if joint == 1:
-            u_base = xc_ptr + bi.to(tl.int64) * length * d + c
-            x_base = pc_ptr + bi.to(tl.int64) * length * 2 * row + rev * row
-        else:
-            u_base = xa_ptr + bi.to(tl.int64) * length * d + c
-            x_base = pa_ptr + bi.to(tl.int64) * length * 2 * row + rev * row
-        if ATOMIC:
-            o_base = out_ptr + bi.to(tl.int64) * length * d + c
-        else:
-            o_base = out_ptr + k.to(tl.int64) * out_dir_stride + bi.to(tl.int64) * length * d + c
-        h = tl.zeros((N_PAD, BLOCK_D), tl.float32)
-        # PREFETCH: the next step's loads are issued before this step's arithmetic (they never depend on the
-        # state), so their latency hides behind it instead of stalling every step
-        m = rev * (length - 1)
-        pos = m + joint * (m // T + (m % T) * J - m)  # grid position t J + j of step 0
-        u = tl.load(u_base + pos * d, mask=cmask, other=0.0).to(tl.float32)
-        xr = tl.load(x_base + pos * 2 * row + rs, mask=rmask, other=0.0).to(tl.float32)
-        bv = tl.load(x_base + pos * 2 * row + R + ns, mask=nmask, other=0.0).to(tl.float32)
-        cv = tl.load(x_base + pos * 2 * row + R + N + ns, mask=nmask, other=0.0).to(tl.float32)
-        for step in range(0, length):
-            if PREFETCH:
-                nxt = tl.minimum(step + 1, length - 1)
-                m_n = nxt + rev * (length - 1 - 2 * nxt)
-                pos_n = m_n + joint * (m_n // T + (m_n % T) * J - m_n)
-                u_n = tl.load(u_base + pos_n * d, mask=cmask, other=0.0).to(tl.float32)
-                xr_n = tl.load(x_base + pos_n * 2 * row + rs, mask=rmask, other=0.0).to(tl.float32)
-                bv_n = tl.load(x_base + pos_n * 2 * row + R + ns, mask=nmask, other=0.0).to(tl.float32)
-                cv_n = tl.load(x_base + pos_n * 2 * row + R + N + ns, mask=nmask, other=0.0).to(tl.float32)
-            else:
-                m = step + rev * (length - 1 - 2 * step)
-                pos = m + joint * (m // T + (m % T) * J - m)
-                u = tl.load(u_base + pos * d, mask=cmask, other=0.0).to(tl.float32)
-                xr = tl.load(x_base + pos * 2 * row + rs, mask=rmask, other=0.0).to(tl.float32)
-                bv = tl.load(x_base + pos * 2 * row + R + ns, mask=nmask, other=0.0).to(tl.float32)
-                cv = tl.load(x_base + pos * 2 * row + R + N + ns, mask=nmask, other=0.0).to(tl.float32)
-            dt = tl.sum(dtw * xr[:, None], axis=0) + dtb
-            # torch's softplus (threshold 20), written so exp never overflows
-            delta = tl.where(dt > 20.0, dt, tl.maximum(dt, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(dt))))
-            h = tl.exp2(delta[None, :] * a) * h + (delta * u)[None, :] * bv[:, None]
-            y = tl.sum(h * cv[:, None], axis=0) + dd * u
-            if ATOMIC:
-                # relaxed: the sum needs no ordering, and the default acq_rel puts a fence around every step's add
-                tl.atomic_add(o_base + pos * d, y, mask=cmask, sem="relaxed")
-            else:
-                tl.store(o_base + pos * d, y, mask=cmask)
-            if PREFETCH:
-                pos, u, xr, bv, cv = pos_n, u_n, xr_n, bv_n, cv_n
+    """engine/triton_kernels.py, imported on first use so that importing this module never needs triton."""
+    from .triton_kernels import stride_scan_kernel
 
     return stride_scan_kernel
 
@@ -144,12 +65,12 @@ def _pow2(n: int) -> int:
 def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c: torch.Tensor, A: torch.Tensor,
                 dt_w: torch.Tensor, dt_bias: torch.Tensor, D: torch.Tensor | None = None, *, atomic: bool | None = None,
                 block_d: int | None = None, num_warps: int | None = None,
-                prefetch: bool | None = None) -> torch.Tensor:
+                prefetch: int | None = None) -> torch.Tensor:
     """engine/native.py's `stride_scan` on torch tensors: xa, xc (b, T, J, d); proj_a, proj_c (b, T, J, 2, R + 2N)
     (float32 or bfloat16); A (4, N, d); dt_w (4, R, d); dt_bias, D (4, d) -> float32 (b, T, J, d).
 
-    `atomic`: the four directions add into one grid (True) or fill four grids summed afterwards (False). Settings
-    left None come from DEFAULTS."""
+    `atomic`: the four directions add into one grid (True) or fill four grids summed afterwards (False);
+    `prefetch`: how many steps ahead the loads are issued (0, 1 or 2). Settings left None come from DEFAULTS."""
     atomic = DEFAULTS["atomic"] if atomic is None else atomic
     block_d = DEFAULTS["block_d"] if block_d is None else block_d
     num_warps = DEFAULTS["num_warps"] if num_warps is None else num_warps
@@ -175,5 +96,5 @@ def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c
     grid = (b, -(-d // block), 4)
     _kernel()[grid](xa, xc, proj_a, proj_c, A, dt_w, dt_bias, Dk, out, t, j, d, out_dir_stride,
                     N=n, N_PAD=_pow2(n), R=rank, R_PAD=_pow2(rank), BLOCK_D=block, HAS_D=D is not None,
-                    ATOMIC=atomic, PREFETCH=prefetch, num_warps=num_warps)
+                    ATOMIC=atomic, PREFETCH=int(prefetch), num_warps=num_warps)
     return out if atomic else out.sum(0)

@@ -31,12 +31,12 @@ from engine import triton_scan
 from engine.model import SasMamba, StrideSSM
 from engine.weights import load_model_state, shipped_weights_path
 
-# (atomic, block_d, num_warps, prefetch). block_d = 32 * num_warps keeps each channel's states in one thread; a
+# (atomic, block_d, num_warps, prefetch steps). block_d = 32 * num_warps keeps each channel's states in one thread; a
 # multiple of that gives each thread several channels (independent chains, fewer programs); 32 / 4 warps splits the
 # states across warps (a barrier per step: ptxas for sm_90 shows it) and is there to confirm that it loses
-VARIANTS = ((True, 32, 1, True), (False, 32, 1, True), (True, 32, 1, False), (True, 16, 1, True),
-            (True, 8, 1, True), (True, 64, 1, True), (True, 128, 1, True), (True, 64, 2, True),
-            (True, 128, 4, True), (True, 32, 4, True))
+VARIANTS = ((True, 32, 1, 1), (False, 32, 1, 1), (True, 32, 1, 0), (True, 32, 1, 2), (True, 16, 1, 1),
+            (True, 8, 1, 1), (True, 64, 1, 1), (True, 64, 1, 2), (True, 128, 1, 1), (True, 64, 2, 1),
+            (True, 128, 4, 1), (True, 32, 4, 1))
 
 
 class Bench:
@@ -171,7 +171,7 @@ def time_scans(bench: Bench, model: SasMamba, dev: torch.device, batch: int) -> 
             return {"ms": ms, "scan_frames_per_s": frames / ms * 1e3}
 
         name = (f"scan_batch{batch}_triton_{'atomic' if atomic else 'sum4'}_d{block_d}_w{warps}"
-                f"{'' if prefetch else '_noprefetch'}")
+                f"_p{prefetch}")
         got = bench.measure(name, triton_variant, need=8.0)
         if got and (best is None or got["ms"] < best[0]):
             best = (got["ms"], {"atomic": atomic, "block_d": block_d, "num_warps": warps, "prefetch": prefetch})
@@ -239,7 +239,7 @@ def main() -> None:
     model = models[0]
     ref = "cuda" if dev.type == "cuda" else "torch"
     check_batch = batches[0] if dev.type == "cpu" else 64
-    for autocast in (False, True):
+    for autocast in (False, 1):
         if autocast and dev.type != "cuda":
             continue
         bench.measure(f"agreement_batch{check_batch}_{'bf16' if autocast else 'fp32'}_triton_vs_{ref}",
@@ -251,7 +251,7 @@ def main() -> None:
     if best:
         triton_scan.DEFAULTS.update(best)
     rep["model_triton_settings"] = dict(triton_scan.DEFAULTS)
-    for graph in (False, True) if dev.type == "cuda" else (False,):
+    for graph in (False, 1) if dev.type == "cuda" else (False,):
         for batch in batches:
             for backend in (ref, "triton"):
                 time_model(bench, model, dev, batch, backend, graph)
