@@ -13,7 +13,8 @@ BLOCK_D = 32 * num_warps each thread holds all N states of its channel and <C, h
 warp count than that splits N across warps and costs a shared-memory reduction every step. Small blocks give more
 programs (the scan is latency bound: 4,131 dependent steps), so BLOCK_D 32 / 1 warp is the default.
 
-`triton` is imported only inside functions: the CPU test suite and Blender have no triton.
+The kernel is in engine/triton_kernels.py, imported on first use: this module imports without triton (the CPU test
+suite and Blender have none).
 """
 
 from __future__ import annotations
@@ -22,9 +23,6 @@ import functools
 import os
 
 import torch
-
-LOG2E = 1.4426950408889634  # exp(x) = exp2(x log2 e): A is pre-scaled so each step is one exp2
-
 
 # the kernel's settings when a caller passes none; scripts/bench_gpu_scan.py sets the fastest it measured
 DEFAULTS = {"atomic": True, "block_d": 32, "num_warps": 1, "prefetch": 1}

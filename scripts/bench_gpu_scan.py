@@ -41,7 +41,9 @@ VARIANTS = ((True, 32, 1, 1), (False, 32, 1, 1), (True, 32, 1, 0), (True, 32, 1,
 
 class Bench:
     def __init__(self, out: str, seconds: float) -> None:
-        self.out, self.deadline = out, time.monotonic() + seconds
+        # imports before this point and the overrun of the last measurement started come out of the same budget
+        self.start = time.monotonic()
+        self.out, self.deadline = out, self.start + seconds - 12.0
         self.report: dict = {"torch": torch.__version__, "seconds_budget": seconds, "skipped": [], "errors": {}}
 
     def write(self) -> None:
@@ -257,7 +259,7 @@ def main() -> None:
                 time_model(bench, model, dev, batch, backend, graph)
     for batch in batches[1:]:
         time_scans(bench, model, dev, batch)
-    rep["total_s"] = round(args.seconds - bench.left(), 1)
+    rep["total_s"] = round(time.monotonic() - bench.start, 1)
     bench.write()
     print(json.dumps({k: v for k, v in rep.items() if k != "errors"}, indent=1))
     print(f"errors: {list(rep['errors'])}; wrote {args.output}")
