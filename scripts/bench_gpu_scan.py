@@ -7,13 +7,14 @@
    model's;
 3. the full forward, bf16 autocast, torch.inference_mode, batch 64 and 256: frames/s for each backend, plain and
    replayed from a CUDA graph;
-4. the scan variants at the other batches.
+4. a profile of one forward per backend at the first batch (the top ops by GPU time);
+5. the scan variants at the other batches.
 Every measurement is caught on its own (traceback kept in the JSON) and the JSON is rewritten after each one;
 measurements that would start after --seconds are skipped.
 
 Usage (repo root on PYTHONPATH): python scripts/bench_gpu_scan.py OUT_JSON [--seconds 150]
 Smoke run on CPU (figures meaningless): TRITON_INTERPRET=1 PYTHONPATH=.:/path/to/triton python
-scripts/bench_gpu_scan.py /tmp/b.json --device cpu --config sasmamba-tiny --batches 1
+scripts/bench_gpu_scan.py /tmp/b.json --device cpu --config sasmamba-tiny --batches 1 --variants 1
 """
 
 from __future__ import annotations
@@ -161,7 +162,7 @@ def scan_inputs(model: SasMamba, batch: int, dev: torch.device, dtype: torch.dty
     }
 
 
-def time_scans(bench: Bench, model: SasMamba, dev: torch.device, batch: int) -> None:
+def time_scans(bench: Bench, model: SasMamba, dev: torch.device, batch: int, variants=VARIANTS) -> None:
     dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
     inputs = scan_inputs(model, batch, dev, dtype)
     frames = batch * model.cfg.frames
@@ -178,7 +179,7 @@ def time_scans(bench: Bench, model: SasMamba, dev: torch.device, batch: int) -> 
 
     bench.measure(f"scan_batch{batch}_mamba_ssm", mamba)
     best = None
-    for atomic, block_d, warps, prefetch in VARIANTS:
+    for atomic, block_d, warps, prefetch in variants:
         def triton_variant(atomic=atomic, block_d=block_d, warps=warps, prefetch=prefetch):
             fn = lambda: triton_scan.stride_scan(**inputs["triton"], atomic=atomic, block_d=block_d,  # noqa: E731
                                                  num_warps=warps, prefetch=prefetch)
@@ -225,6 +226,33 @@ def time_model(bench: Bench, model: SasMamba, dev: torch.device, batch: int, bac
     bench.measure(f"model_batch{batch}_{backend}{'_graph' if graph else ''}", run, need=10.0)
 
 
+def profile_model(model: SasMamba, dev: torch.device, batch: int, backend: str, top: int = 20) -> list[dict]:
+    """Where one bf16 forward's GPU time goes: the `top` ops by device time (what to work on next)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = model_inputs(model, batch, dev)
+    model.set_scan_backend(backend)
+    try:
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            model(x)
+            sync(dev)
+            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+            with profile(activities=activities) as prof:
+                model(x)
+                sync(dev)
+    finally:
+        model.set_scan_backend("auto")
+    rows = []
+    for ev in prof.key_averages():
+        device_us = getattr(ev, "self_device_time_total", None)
+        if device_us is None:
+            device_us = getattr(ev, "self_cuda_time_total", 0.0)
+        rows.append({"op": ev.key[:120], "calls": ev.count, "self_device_ms": device_us / 1e3,
+                     "self_cpu_ms": ev.self_cpu_time_total / 1e3})
+    rows.sort(key=lambda r: (r["self_device_ms"], r["self_cpu_ms"]), reverse=True)
+    return rows[:top]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("output")
@@ -232,6 +260,8 @@ def main() -> None:
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--config", default="sasmamba-s")
     ap.add_argument("--batches", default="64,256", help="comma-separated batch sizes for the timings")
+    ap.add_argument("--variants", type=int, default=len(VARIANTS),
+                    help="time only the first this many Triton variants (a smoke run on the slow interpreter)")
     args = ap.parse_args()
     if args.device == "cpu":
         os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is first imported
@@ -258,7 +288,8 @@ def main() -> None:
     bench.measure(f"agreement_batch{check_batch}", lambda: agreement(model, dev, check_batch, ref), need=5.0)
     # the first batch's scan variants pick the model's settings; the whole-model figures come before the other
     # batches' scan variants, so a short budget keeps what matters most
-    time_scans(bench, model, dev, batches[0])
+    variants = VARIANTS[:args.variants]
+    time_scans(bench, model, dev, batches[0], variants)
     best = rep.get(f"scan_batch{batches[0]}_triton_best")
     if best:
         triton_scan.DEFAULTS.update(best)
@@ -267,8 +298,11 @@ def main() -> None:
         for batch in batches:
             for backend in (ref, "triton"):
                 time_model(bench, model, dev, batch, backend, graph)
+    for backend in ("triton", ref):
+        bench.measure(f"profile_batch{batches[0]}_{backend}",
+                      lambda backend=backend: profile_model(model, dev, batches[0], backend), need=8.0)
     for batch in batches[1:]:
-        time_scans(bench, model, dev, batch)
+        time_scans(bench, model, dev, batch, variants)
     rep["total_s"] = round(time.monotonic() - bench.start, 1)
     bench.write()
     print(json.dumps({k: v for k, v in rep.items() if k != "errors"}, indent=1))
