@@ -10,8 +10,11 @@ the L = T J steps in order. The directions' outputs are either added atomically 
 (`atomic=True`) or written to four grids summed afterwards; which is faster is for the GPU bench to say.
 Triton's default layout puts a (N, BLOCK_D) tile's channels across a warp's 32 lanes first, so with
 BLOCK_D = 32 * num_warps each thread holds all N states of its channel and <C, h> is an in-thread sum; a wider
-warp count than that splits N across warps and costs a shared-memory reduction every step. Small blocks give more
-programs (the scan is latency bound: 4,131 dependent steps), so BLOCK_D 32 / 1 warp is the default.
+warp count than that splits N across warps and costs a shared-memory reduction every step. The block width is
+chosen per call from the batch (`block_d_for`), one warp each.
+
+It is the default scan for CUDA inference without grad (the model's scan backend "auto") whenever triton imports;
+SASMAMBA_TRITON=0 opts out (mamba-ssm's scan then, else the torch scan). Training keeps mamba-ssm (autograd).
 
 The kernel is in engine/triton_kernels.py, imported on first use: this module imports without triton (the CPU test
 suite and Blender have none).
@@ -20,12 +23,15 @@ suite and Blender have none).
 from __future__ import annotations
 
 import functools
+import math
 import os
 
 import torch
 
-# the kernel's settings when a caller passes none; scripts/bench_gpu_scan.py sets the fastest it measured
-DEFAULTS = {"atomic": True, "block_d": 32, "num_warps": 1, "prefetch": 1}
+# the kernel's settings when a caller passes none; block_d None: `block_d_for` picks it per call
+DEFAULTS = {"atomic": True, "block_d": None, "num_warps": 1, "prefetch": 1}
+BLOCK_D_CHOICES = (32, 64, 128)
+TARGET_PROGRAMS = 1024
 
 
 def interpreted() -> bool:
@@ -34,8 +40,17 @@ def interpreted() -> bool:
 
 
 def enabled() -> bool:
-    """The Triton scan is opt-in (SASMAMBA_TRITON=1) until GPU numbers show it beats mamba-ssm."""
-    return os.environ.get("SASMAMBA_TRITON", "") == "1" and available()
+    """The Triton scan is used for CUDA inference unless SASMAMBA_TRITON=0 (or triton does not import)."""
+    return os.environ.get("SASMAMBA_TRITON", "").strip() != "0" and available()
+
+
+def version() -> str | None:
+    """triton's version, None when it does not import."""
+    if not available():
+        return None
+    import triton
+
+    return str(triton.__version__)
 
 
 @functools.lru_cache(maxsize=1)
@@ -59,6 +74,21 @@ def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
 
+def block_d_for(batch: int, d: int) -> int:
+    """Channels per program for a (batch, d channels) scan: the kernel launches batch * ceil(d / block_d) * 4
+    programs, and the block among BLOCK_D_CHOICES whose count lies nearest TARGET_PROGRAMS (in ratio; ties to the
+    smaller block) wins.
+
+    Why ~1024: each program walks 4,131 dependent steps, so the scan is latency bound and wants enough programs to
+    fill the card once, not many waves of them. Measured on an H200 (session 5, sasmamba-s, d_inner 128, bf16):
+    batch 64: 32 channels (1,024 programs) 2.37 ms, 64 channels 2.88, 128 channels 3.04; batch 256: 128 channels
+    (1,024 programs) 4.42 ms, 32 channels (4,096) 6.17, 64 channels (2,048) 6.70. Other batches are interpolated
+    by this rule, not measured; pass `block_d` to override."""
+    cap = _pow2(d)
+    choices = [c for c in BLOCK_D_CHOICES if c <= cap] or [cap]
+    return min(choices, key=lambda c: (abs(math.log2(max(batch, 1) * -(-d // c) * 4 / TARGET_PROGRAMS)), c))
+
+
 @torch.no_grad()
 def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c: torch.Tensor, A: torch.Tensor,
                 dt_w: torch.Tensor, dt_bias: torch.Tensor, D: torch.Tensor | None = None, *, atomic: bool | None = None,
@@ -68,7 +98,8 @@ def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c
     (float32 or bfloat16); A (4, N, d); dt_w (4, R, d); dt_bias, D (4, d) -> float32 (b, T, J, d).
 
     `atomic`: the four directions add into one grid (True) or fill four grids summed afterwards (False);
-    `prefetch`: how many steps ahead the loads are issued (0, 1 or 2). Settings left None come from DEFAULTS."""
+    `prefetch`: how many steps ahead the loads are issued (0, 1 or 2); `block_d`: channels per program (None:
+    `block_d_for(b, d)`). Settings left None come from DEFAULTS."""
     atomic = DEFAULTS["atomic"] if atomic is None else atomic
     block_d = DEFAULTS["block_d"] if block_d is None else block_d
     num_warps = DEFAULTS["num_warps"] if num_warps is None else num_warps
@@ -90,7 +121,7 @@ def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c
     else:
         out = torch.empty(4, b, t, j, d, device=xa.device, dtype=torch.float32)
         out_dir_stride = b * t * j * d
-    block = min(block_d, _pow2(d))
+    block = min(block_d or block_d_for(b, d), _pow2(d))
     grid = (b, -(-d // block), 4)
     _kernel()[grid](xa, xc, proj_a, proj_c, A, dt_w, dt_bias, Dk, out, t, j, d, out_dir_stride,
                     N=n, N_PAD=_pow2(n), R=rank, R_PAD=_pow2(rank), BLOCK_D=block, HAS_D=D is not None,

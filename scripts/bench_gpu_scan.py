@@ -3,8 +3,8 @@
 1. agreement: sasmamba-s (shipped weights when present) at batch 64, the model output with the Triton path
    against the mamba-ssm path, fp32 and bf16 autocast (max abs / max rel);
 2. the scan alone at real shapes, bf16 inputs: mamba-ssm (one call over the four stacked orders) against Triton
-   variants (atomic or four-grid sum, channel block, warps, prefetch); the fastest at the first batch becomes the
-   model's;
+   variants (atomic or four-grid sum, channel block, warps, prefetch), the product default (block_d_for's pick)
+   first; the fastest is reported, the model keeps the default unless --block-d forces one;
 3. the full forward, bf16 autocast, torch.inference_mode, batch 64 and 256: frames/s for each backend, plain and
    replayed from a CUDA graph;
 4. a profile of one forward per backend at the first batch (the top ops by GPU time);
@@ -35,7 +35,9 @@ from engine.weights import load_model_state, shipped_weights_path
 # (atomic, block_d, num_warps, prefetch steps). block_d = 32 * num_warps keeps each channel's states in one thread; a
 # multiple of that gives each thread several channels (independent chains, fewer programs); 32 / 4 warps splits the
 # states across warps (a barrier per step: ptxas for sm_90 shows it) and is there to confirm that it loses
-VARIANTS = ((True, 32, 1, 1), (False, 32, 1, 1), (True, 32, 1, 0), (True, 32, 1, 2), (True, 16, 1, 1),
+# block_d None: the product default, triton_scan.block_d_for's pick for the batch
+DEFAULT_VARIANT = (True, None, 1, 1)
+VARIANTS = (DEFAULT_VARIANT, (True, 32, 1, 1), (False, 32, 1, 1), (True, 32, 1, 0), (True, 32, 1, 2), (True, 16, 1, 1),
             (True, 8, 1, 1), (True, 64, 1, 1), (True, 64, 1, 2), (True, 128, 1, 1), (True, 64, 2, 1),
             (True, 128, 4, 1), (True, 32, 4, 1))
 
@@ -187,8 +189,8 @@ def time_scans(bench: Bench, model: SasMamba, dev: torch.device, batch: int, var
                 ms = 1e3 * seconds_per_call(fn, dev)
             return {"ms": ms, "scan_frames_per_s": frames / ms * 1e3}
 
-        name = (f"scan_batch{batch}_triton_{'atomic' if atomic else 'sum4'}_d{block_d}_w{warps}"
-                f"_p{prefetch}")
+        shown = block_d or f"default{triton_scan.block_d_for(batch, model.cfg.d_inner)}"
+        name = f"scan_batch{batch}_triton_{'atomic' if atomic else 'sum4'}_d{shown}_w{warps}_p{prefetch}"
         got = bench.measure(name, triton_variant, need=8.0)
         if got and (best is None or got["ms"] < best[0]):
             best = (got["ms"], {"atomic": atomic, "block_d": block_d, "num_warps": warps, "prefetch": prefetch})
@@ -262,6 +264,8 @@ def main() -> None:
     ap.add_argument("--batches", default="64,256", help="comma-separated batch sizes for the timings")
     ap.add_argument("--variants", type=int, default=len(VARIANTS),
                     help="time only the first this many Triton variants (a smoke run on the slow interpreter)")
+    ap.add_argument("--block-d", type=int, default=0,
+                    help="force the Triton block width in the model timings (default: block_d_for's pick per batch)")
     args = ap.parse_args()
     if args.device == "cpu":
         os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is first imported
@@ -290,9 +294,8 @@ def main() -> None:
     # batches' scan variants, so a short budget keeps what matters most
     variants = VARIANTS[:args.variants]
     time_scans(bench, model, dev, batches[0], variants)
-    best = rep.get(f"scan_batch{batches[0]}_triton_best")
-    if best:
-        triton_scan.DEFAULTS.update(best)
+    if args.block_d:  # the model timings below run the product default unless told otherwise
+        triton_scan.DEFAULTS["block_d"] = args.block_d
     rep["model_triton_settings"] = dict(triton_scan.DEFAULTS)
     for graph in (False, 1) if dev.type == "cuda" else (False,):
         for batch in batches:
