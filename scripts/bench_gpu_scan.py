@@ -7,12 +7,17 @@
    first; the fastest is reported, the model keeps the default unless --block-d forces one;
 3. the full forward, bf16 autocast, torch.inference_mode, batch 64 and 256: frames/s for each backend, plain and
    replayed from a CUDA graph;
-4. a profile of one forward per backend at the first batch (the top ops by GPU time);
+   (before 3, the product: `Lifter.load(backend="cuda")` lifting ~100k frames of real H36M 2D, S9/S11 through
+   camera 0 from ../shared (SASMAMBA_SHARED), flip TTA, Triton scan + bf16 + CUDA graph and, when mamba-ssm
+   imports, SASMAMBA_TRITON=0; then the regression subset's P1 in mm through the Lifter on each GPU path:
+   Triton bf16 graph, Triton fp32, mamba-ssm bf16 / fp32, the torch scan fp32; and graph replay against plain);
+4. a profile of one forward per backend at the first batch (the top ops by GPU time; not with --quick);
 5. the scan variants at the other batches.
+--quick: of the scan variants only the product default (and the mamba-ssm baseline), no profiles, 120 s budget.
 Every measurement is caught on its own (traceback kept in the JSON) and the JSON is rewritten after each one;
 measurements that would start after --seconds are skipped.
 
-Usage (repo root on PYTHONPATH): python scripts/bench_gpu_scan.py OUT_JSON [--seconds 150]
+Usage (repo root on PYTHONPATH): python scripts/bench_gpu_scan.py OUT_JSON [--seconds 150] [--quick]
 Smoke run on CPU (figures meaningless): TRITON_INTERPRET=1 PYTHONPATH=.:/path/to/triton python
 scripts/bench_gpu_scan.py /tmp/b.json --device cpu --config sasmamba-tiny --batches 1 --variants 1
 """
@@ -20,16 +25,22 @@ scripts/bench_gpu_scan.py /tmp/b.json --device cpu --config sasmamba-tiny --batc
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import time
 import traceback
 
+import numpy as np
 import torch
 from check_gpu import max_rel, sync
 
-from engine import triton_scan
+from engine import h36m, triton_scan
+from engine.evaluate import regression_subset_p1
+from engine.lifter import Lifter
 from engine.model import SasMamba, StrideSSM
+from engine.scan import cuda_scan_available, gpu_scan_path
+from engine.types import Keypoints2D
 from engine.weights import load_model_state, shipped_weights_path
 
 # (atomic, block_d, num_warps, prefetch steps). block_d = 32 * num_warps keeps each channel's states in one thread; a
@@ -255,15 +266,105 @@ def profile_model(model: SasMamba, dev: torch.device, batch: int, backend: str, 
     return rows[:top]
 
 
+@contextlib.contextmanager
+def triton_switch(on: bool):
+    """SASMAMBA_TRITON for the block: the model reads it on every forward, so it stays set while a lifter runs."""
+    old = os.environ.get("SASMAMBA_TRITON")
+    os.environ["SASMAMBA_TRITON"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SASMAMBA_TRITON", None)
+        else:
+            os.environ["SASMAMBA_TRITON"] = old
+
+
+def h36m_clip(min_frames: int) -> Keypoints2D:
+    """Real 2D: S9 then S11 sequences through each subject's first camera (exact projection, pixels, 50 fps),
+    concatenated until at least `min_frames` frames; the seams are cuts, as in an edited video."""
+    cams = h36m.load_cameras()
+    parts, total = [], 0
+    for key, world in h36m.load_poses(h36m.TEST_SUBJECTS).items():
+        cam = cams[h36m.subject_of(key)][0]
+        parts.append(cam.project(world).astype(np.float32))
+        total += len(world)
+        if total >= min_frames:
+            break
+    xy = np.concatenate(parts)[:min_frames]
+    return Keypoints2D(xy=xy, conf=np.ones(xy.shape[:2], np.float32), fps=h36m.FPS, width=cam.width,
+                       height=cam.height, source=f"H36M S9/S11 camera 0, {len(parts)} sequences")
+
+
+def load_lifter(dev: torch.device, precision: str = "auto") -> Lifter:
+    backend = "cuda" if dev.type == "cuda" else "torch"  # cpu: a smoke run of the same code
+    return Lifter.load(backend=backend, precision=precision)
+
+
+def lift_throughput(clip: Keypoints2D, dev: torch.device) -> dict:
+    """`Lifter.lift` of the whole clip (flip TTA, as the product runs): input frames/s, model frames/s (windows
+    x window length, flips included) over the whole call and over the model calls alone. A short lift first
+    captures the CUDA graph and compiles the kernels."""
+    lifter = load_lifter(dev)
+    predict = lifter._predict  # the backend's predictor, wrapped to time the model calls
+    spent = [0.0]
+
+    def timed(x: np.ndarray) -> np.ndarray:
+        t = time.perf_counter()
+        out = predict(x)  # returns host arrays, so the GPU work is done
+        spent[0] += time.perf_counter() - t
+        return out
+
+    lifter._predict = timed
+    warm = Keypoints2D(xy=clip.xy[:2000], conf=clip.conf[:2000], fps=clip.fps, width=clip.width, height=clip.height)
+    lifter.lift(warm)
+    sync(dev)
+    windows, spent[0] = [], 0.0
+    t = time.perf_counter()
+    lifter.lift(clip, progress=lambda done, total=None: windows.append(total))
+    sync(dev)
+    sec = time.perf_counter() - t
+    model_frames = windows[0] * lifter.config.frames
+    graphs = getattr(predict, "graphs", None)
+    return {"scan": gpu_scan_path() or "cpu", "precision": lifter.precision,
+            "cuda_graph_shapes": [list(k) for k in graphs] if graphs else None, "input_frames": len(clip.xy),
+            "windows": windows[0], "seconds": sec, "model_seconds": spent[0], "input_frames_per_s": len(clip.xy) / sec,
+            "model_frames_per_s": model_frames / sec, "model_frames_per_s_model_calls_only": model_frames / spent[0]}
+
+
+def lift_accuracy(dev: torch.device, precision: str, scan: str) -> dict:
+    """engine.evaluate's regression subset P1 (mm) through the Lifter on one GPU path, beside the figure the
+    shipped weights record (CPU, fp32). `scan` "torch" forces the chunked torch scan (no graph: it is the slow
+    reference). With graphs, also the graph replay against a plain forward on a short batch (padding path)."""
+    lifter = load_lifter(dev, precision)
+    predict = lifter._predict
+    if scan == "torch":
+        predict.model.set_scan_backend("torch")
+        predict.graphs = None
+    report = {"scan": scan if scan == "torch" else gpu_scan_path() or "cpu", "precision": lifter.precision,
+              "p1_mm": regression_subset_p1(lifter.predict_normalized, lifter.config.frames),
+              "recorded_p1_mm": (lifter.metadata.get("test") or {}).get("regression_p1_mm")}
+    if getattr(predict, "graphs", None):
+        report["cuda_graph_shapes"] = [list(k) for k in predict.graphs]
+        x = (np.random.default_rng(0).standard_normal((5, lifter.config.frames, 17, 2)) * 0.3).astype(np.float32)
+        replayed = lifter.predict_normalized(x)
+        predict.graphs = None  # the same model, plain forwards
+        report["graph_vs_plain_max_abs"] = float(np.abs(replayed - lifter.predict_normalized(x)).max())
+    return report
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("output")
-    ap.add_argument("--seconds", type=float, default=150.0)
+    ap.add_argument("--seconds", type=float, default=None, help="budget (default 150, --quick 120)")
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--config", default="sasmamba-s")
     ap.add_argument("--batches", default="64,256", help="comma-separated batch sizes for the timings")
     ap.add_argument("--variants", type=int, default=len(VARIANTS),
                     help="time only the first this many Triton variants (a smoke run on the slow interpreter)")
+    ap.add_argument("--quick", action="store_true",
+                    help="of the scan variants only the default and mamba-ssm; no profiles; --seconds 120 unless given")
+    ap.add_argument("--clip-frames", type=int, default=100_000, help="input frames of the end-to-end lift")
     ap.add_argument("--block-d", type=int, default=0,
                     help="force the Triton block width in the model timings (default: block_d_for's pick per batch)")
     args = ap.parse_args()
@@ -271,7 +372,7 @@ def main() -> None:
         os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is first imported
     dev = torch.device(args.device)
     batches = [int(v) for v in args.batches.split(",")]
-    bench = Bench(args.output, args.seconds)
+    bench = Bench(args.output, args.seconds or (120.0 if args.quick else 150.0))
     rep = bench.report
     rep.update(device=torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu (interpreter smoke run)",
                config=args.config, batches=batches)
@@ -292,16 +393,31 @@ def main() -> None:
     bench.measure(f"agreement_batch{check_batch}", lambda: agreement(model, dev, check_batch, ref), need=5.0)
     # the first batch's scan variants pick the model's settings; the whole-model figures come before the other
     # batches' scan variants, so a short budget keeps what matters most
-    variants = VARIANTS[:args.variants]
+    variants = (DEFAULT_VARIANT,) if args.quick else VARIANTS[:args.variants]
     time_scans(bench, model, dev, batches[0], variants)
     if args.block_d:  # the model timings below run the product default unless told otherwise
         triton_scan.DEFAULTS["block_d"] = args.block_d
     rep["model_triton_settings"] = dict(triton_scan.DEFAULTS)
+    # the product: Lifter.load(backend="cuda") on real 2D, each GPU path; SASMAMBA_TRITON=0 gives mamba-ssm
+    clips: list[Keypoints2D] = []
+    bench.measure("lift_clip", lambda: clips.append(h36m_clip(args.clip_frames)) or clips[0].source, need=5.0)
+    mamba = dev.type == "cuda" and cuda_scan_available()
+    paths = [("triton", True)] + ([("mamba_ssm", False)] if mamba else [])
+    for name, on in paths if clips else ():
+        with triton_switch(on):
+            bench.measure(f"lift_{name}", lambda: lift_throughput(clips[0], dev), need=10.0)
+    accuracy = [("triton_bf16_graph", True, "auto", "auto"), ("triton_fp32_graph", True, "fp32", "auto")]
+    if mamba:
+        accuracy += [("mamba_ssm_bf16_graph", False, "auto", "auto"), ("mamba_ssm_fp32_graph", False, "fp32", "auto")]
+    accuracy += [("torch_scan_fp32", False, "fp32", "torch")]
+    for name, on, precision, scan in accuracy if dev.type == "cuda" else accuracy[-1:]:
+        with triton_switch(on):
+            bench.measure(f"accuracy_{name}", lambda p=precision, s=scan: lift_accuracy(dev, p, s), need=8.0)
     for graph in (False, 1) if dev.type == "cuda" else (False,):
         for batch in batches:
             for backend in (ref, "triton"):
                 time_model(bench, model, dev, batch, backend, graph)
-    for backend in ("triton", ref):
+    for backend in () if args.quick else ("triton", ref):
         bench.measure(f"profile_batch{batches[0]}_{backend}",
                       lambda backend=backend: profile_model(model, dev, batches[0], backend), need=8.0)
     for batch in batches[1:]:
