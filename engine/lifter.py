@@ -333,6 +333,10 @@ class Lifter:
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
         backend = pick_backend(backend)
+        on_cuda = backend != "numpy" and (backend == "cuda" or (device or "cpu").startswith("cuda"))
+        if precision == "bf16" and not on_cuda:
+            raise ValueError("precision 'bf16' needs a CUDA device (backend 'cuda', or device='cuda')")
+        bf16 = on_cuda and precision != "fp32"
         path = Path(weights) if weights is not None else shipped_weights_path(config)
         if not path.is_file():
             hint = "" if weights is not None else (f" (no trained weights are shipped for {config!r} yet; pass "
@@ -340,10 +344,6 @@ class Lifter:
             raise InputError(f"weights file {path} does not exist{hint}")
         arrays, metadata = load_weights(path)
         cfg = get_config(metadata["config"])
-        on_cuda = backend != "numpy" and (backend == "cuda" or (device or "cpu").startswith("cuda"))
-        if precision == "bf16" and not on_cuda:
-            raise ValueError("precision 'bf16' needs a CUDA device (backend 'cuda', or device='cuda')")
-        bf16 = on_cuda and precision != "fp32"
         if backend == "numpy":
             predict = _NumpyPredictor(arrays, cfg, threads, batch or 4)
         else:
