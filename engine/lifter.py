@@ -169,8 +169,8 @@ class _TorchPredictor:
             return self.model(xb).float().cpu().numpy()
 
     def _run(self, xb):
-        # cache_enabled=False: torch.cuda.graph's documented condition for autocast, the cached weight casts would
-        # otherwise be made outside the capture and freed under it
+        # cache_enabled=False, as torch.cuda.graph's notes ask for autocast: a cache would hand the capture weight
+        # casts made during the warm-up, which autocast frees on exit while the graph still reads them
         with self.torch.autocast("cuda", dtype=self.torch.bfloat16, enabled=self.bf16, cache_enabled=False):
             return self.model(xb)
 
@@ -181,16 +181,17 @@ class _TorchPredictor:
         if self.graphs is None or shape in self.graphs:
             return None if self.graphs is None else self.graphs[shape]
         try:
-            static_x = torch.zeros(shape, device=self.device)
-            side = torch.cuda.Stream(self.device)
-            side.wait_stream(torch.cuda.current_stream(self.device))
-            with torch.cuda.stream(side):
-                for _ in range(2):  # Triton compiles, cuDNN picks its algorithms, outside the capture
-                    self._run(static_x)
-            torch.cuda.current_stream(self.device).wait_stream(side)
-            graph = torch.cuda.CUDAGraph()
-            with torch.cuda.graph(graph):
-                static_y = self._run(static_x)
+            with torch.cuda.device(self.device):  # capture on the model's card, whichever is current
+                static_x = torch.zeros(shape, device=self.device)
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(2):  # Triton compiles, cuDNN picks its algorithms, outside the capture
+                        self._run(static_x)
+                torch.cuda.current_stream().wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    static_y = self._run(static_x)
         except Exception as exc:  # noqa: BLE001 - any failure: the plain forward still works
             log.warning("CUDA graph capture failed for input %s, running plain forwards instead: %s", shape, exc)
             self.graphs = None
@@ -211,7 +212,8 @@ class _TorchPredictor:
             g, static_x, static_y = graph
             rows = np.arange(len(static_x)) % n
             static_x.copy_(torch.from_numpy(np.ascontiguousarray(x[rows], dtype=np.float32)))
-            g.replay()
+            with torch.cuda.device(self.device):
+                g.replay()
             return static_y[:n].float().cpu().numpy()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
