@@ -71,8 +71,27 @@ def collect() -> dict:
     configs = {}
     for name, cfg in CONFIGS.items():
         configs[name] = {"config": cfg.to_dict(), "params": parameter_counts(cfg), "macs": mac_counts(cfg)}
-    return {"configs": configs, "backends": available_backends(), "native_kernels": native_kernels(),
-            "shipped_weights": shipped_weights()}
+    return {"configs": configs, "backends": available_backends(), "gpu_scan": gpu_scan(),
+            "native_kernels": native_kernels(), "shipped_weights": shipped_weights()}
+
+
+def gpu_scan() -> str:
+    """Which scan CUDA inference would run here, in words ("no CUDA" without a device or without torch)."""
+    from .lifter import torch_available
+
+    if not torch_available():
+        return "no CUDA (torch not installed)"
+    from . import triton_scan
+    from .scan import gpu_scan_path
+
+    path = gpu_scan_path()
+    if path is None:
+        return "no CUDA"
+    if path == "triton":
+        return f"triton {triton_scan.version()} (engine/triton_scan.py; SASMAMBA_TRITON=0 opts out)"
+    if path == "mamba-ssm":
+        return "mamba-ssm selective scan" + (" (triton off: SASMAMBA_TRITON=0)" if triton_scan.available() else "")
+    return "torch chunked scan (neither triton nor mamba-ssm imports; the cuda backend is unavailable)"
 
 
 def native_kernels() -> dict:
@@ -98,6 +117,7 @@ def main(argv: list[str]) -> int:
               f"{m['thop_style_per_window'] / 1e9:.3f}G thop-style, {m['full_per_window'] / 1e9:.3f}G full; "
               f"per frame {m['thop_style_per_frame'] / 1e6:.2f}M / {m['full_per_frame'] / 1e6:.2f}M")
     print("backends available:", ", ".join(info["backends"]))
+    print("GPU scan:", info["gpu_scan"])
     kernels = info["native_kernels"]
     print(f"C kernels (CPU scan and deformable conv): {kernels['build']} build" if kernels["available"] else
           f"C kernels: not built for this platform ({kernels['library']}); torch/numpy code runs instead")

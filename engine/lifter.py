@@ -3,9 +3,11 @@
     lifter = Lifter.load()                      # sasmamba-s, shipped weights, best backend available
     pose = lifter.lift(keypoints)               # Pose3D, camera axes, root-relative, mm
 
-Backends: "cuda" (torch on the GPU with mamba-ssm's scan), "torch" (our scan; CPU unless `device` says otherwise),
-"numpy" (engine/numpy_runtime.py: no torch at all, what a stock Blender runs). torch is imported only when a torch
-backend is chosen or probed, never at module import.
+Backends: "cuda" (torch on the GPU with the Triton stride scan, engine/triton_scan.py, or mamba-ssm's scan when
+triton is missing or SASMAMBA_TRITON=0; bf16 autocast unless `precision="fp32"`; each batch shape replayed from a
+CUDA graph), "torch" (our scan; CPU unless `device` says otherwise), "numpy" (engine/numpy_runtime.py: no torch at
+all, what a stock Blender runs). torch is imported only when a torch backend is chosen or probed, never at module
+import.
 
 What `lift` does, in order: checks the input (clear `InputError`s before any model call), fills missing joints
 (NaN coordinates) by linear interpolation over time, normalises pixels by the image width, resamples to the
@@ -18,6 +20,7 @@ weak-perspective scale per clip from the skeleton's bone lengths (engine/represe
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -38,6 +41,8 @@ from .windows import predict_sequences, window_starts
 
 TRAINING_FPS = 50.0
 BACKENDS = ("cuda", "torch", "numpy")
+PRECISIONS = ("auto", "bf16", "fp32")
+log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
 
 
@@ -53,12 +58,12 @@ def torch_available() -> bool:
 
 @lru_cache(maxsize=1)
 def cuda_available() -> bool:
-    """torch with a CUDA device and mamba-ssm's selective scan importable."""
+    """torch with a CUDA device and a GPU scan: triton (unless SASMAMBA_TRITON=0) or mamba-ssm."""
     if not torch_available():
         return False
-    from .scan import cuda_scan_available
+    from .scan import gpu_scan_path
 
-    return cuda_scan_available()
+    return gpu_scan_path() in ("triton", "mamba-ssm")
 
 
 def available_backends() -> list[str]:
@@ -73,7 +78,7 @@ def pick_backend(backend: str = "auto") -> str:
     if backend not in BACKENDS:
         raise ValueError(f"unknown backend {backend!r}; use auto, {', '.join(BACKENDS)}")
     if backend not in available_backends():
-        need = {"cuda": "torch with CUDA and mamba-ssm", "torch": "torch"}[backend]
+        need = {"cuda": "torch with CUDA and triton or mamba-ssm", "torch": "torch"}[backend]
         raise RuntimeError(f"backend {backend!r} needs {need}, which is not available here; "
                            f"available: {', '.join(available_backends())}")
     return backend
@@ -119,7 +124,7 @@ class _NumpyPredictor:
 
 class _TorchPredictor:
     def __init__(self, arrays: dict, cfg: SasMambaConfig, device: str, scan: str, threads: int | None,
-                 batch: int) -> None:
+                 batch: int, bf16: bool = False) -> None:
         import torch
 
         from .model import SasMamba
@@ -136,6 +141,9 @@ class _TorchPredictor:
         self.model.set_scan_backend(scan)
         self.threads = threads
         self.batch = batch
+        self.bf16 = bf16 and self.device.type == "cuda"
+        # CUDA: one graph per input shape, (graph, static input, static output); None once a capture has failed
+        self.graphs: dict[tuple[int, ...], tuple] | None = {} if self.device.type == "cuda" else None
 
     @contextlib.contextmanager
     def _one_intra_op_thread(self):
@@ -160,8 +168,58 @@ class _TorchPredictor:
             xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
             return self.model(xb).float().cpu().numpy()
 
+    def _run(self, xb):
+        # cache_enabled=False, as torch.cuda.graph's notes ask for autocast: a cache would hand the capture weight
+        # casts made during the warm-up, which autocast frees on exit while the graph still reads them
+        with self.torch.autocast("cuda", dtype=self.torch.bfloat16, enabled=self.bf16, cache_enabled=False):
+            return self.model(xb)
+
+    def _graph(self, shape: tuple[int, ...]) -> tuple | None:
+        """The CUDA graph for input `shape`, captured on first use (torch.cuda.graph's recipe: static input,
+        warm-up on a side stream, capture); None, logged once, if capture fails: plain forwards from then on."""
+        torch = self.torch
+        if self.graphs is None or shape in self.graphs:
+            return None if self.graphs is None else self.graphs[shape]
+        try:
+            with torch.cuda.device(self.device):  # capture on the model's card, whichever is current
+                static_x = torch.zeros(shape, device=self.device)
+                side = torch.cuda.Stream()
+                side.wait_stream(torch.cuda.current_stream())
+                with torch.cuda.stream(side):
+                    for _ in range(2):  # Triton compiles, cuDNN picks its algorithms, outside the capture
+                        self._run(static_x)
+                torch.cuda.current_stream().wait_stream(side)
+                graph = torch.cuda.CUDAGraph()
+                with torch.cuda.graph(graph):
+                    static_y = self._run(static_x)
+        except Exception as exc:  # noqa: BLE001 - any failure: the plain forward still works
+            log.warning("CUDA graph capture failed for input %s, running plain forwards instead: %s", shape, exc)
+            self.graphs = None
+            return None
+        self.graphs[shape] = (graph, static_x, static_y)
+        return self.graphs[shape]
+
+    def _forward_cuda(self, x: np.ndarray) -> np.ndarray:
+        """One batch on CUDA, replayed from the graph of (self.batch, frames): a short batch is padded with copies
+        of its own rows (every window is independent) and the padding dropped."""
+        torch = self.torch
+        n = len(x)
+        with torch.inference_mode():
+            graph = self._graph((max(n, self.batch),) + x.shape[1:])
+            if graph is None:
+                xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+                return self._run(xb).float().cpu().numpy()
+            g, static_x, static_y = graph
+            rows = np.arange(len(static_x)) % n
+            static_x.copy_(torch.from_numpy(np.ascontiguousarray(x[rows], dtype=np.float32)))
+            with torch.cuda.device(self.device):
+                g.replay()
+            return static_y[:n].float().cpu().numpy()
+
     def __call__(self, x: np.ndarray) -> np.ndarray:
         batches = [x[i:i + self.batch] for i in range(0, len(x), self.batch)]
+        if self.device.type == "cuda":
+            return np.concatenate([self._forward_cuda(b) for b in batches])
         workers = 1 if self.device.type != "cpu" else max(1, self.threads or 1)
         if workers == 1:
             with self._one_intra_op_thread():
@@ -250,8 +308,10 @@ class Lifter:
     """A loaded SasMamba lifter. Build it with `Lifter.load(...)`."""
 
     def __init__(self, predict: Callable[[np.ndarray], np.ndarray], config: SasMambaConfig, metadata: dict,
-                 backend: str, weights_path: Path | None, *, stride: int | None = None, batch: int = 64) -> None:
+                 backend: str, weights_path: Path | None, *, stride: int | None = None, batch: int = 64,
+                 precision: str = "fp32") -> None:
         self._predict = predict
+        self.precision = precision  # what the model runs in: "fp32" or "bf16" (autocast)
         self.config = config
         self.metadata = metadata
         self.backend = backend
@@ -265,12 +325,20 @@ class Lifter:
     @classmethod
     def load(cls, config: str = "sasmamba-s", backend: str = "auto", weights: str | Path | None = None, *,
              device: str | None = None, threads: int | None = None, stride: int | None = None,
-             batch: int | None = None) -> Lifter:
+             batch: int | None = None, precision: str = "auto") -> Lifter:
         """Weights default to the shipped file of `config` (engine/weights/<config>_h36m.npz); the file's own
         config wins over `config`. backend: auto (cuda > torch > numpy), cuda, torch or numpy.
         threads: CPU threads (torch: each batch split over that many threads, default `default_torch_threads()`;
-        numpy: windows computed in parallel by Python threads, default min(4, cores))."""
+        numpy: windows computed in parallel by Python threads, default min(4, cores)).
+        precision: "auto" (bf16 autocast on a CUDA device, which cost under 0.05 mm P1 in training validation;
+        float32 elsewhere), "fp32", or "bf16" (CUDA only)."""
+        if precision not in PRECISIONS:
+            raise ValueError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
         backend = pick_backend(backend)
+        on_cuda = backend != "numpy" and (backend == "cuda" or (device or "cpu").startswith("cuda"))
+        if precision == "bf16" and not on_cuda:
+            raise ValueError("precision 'bf16' needs a CUDA device (backend 'cuda', or device='cuda')")
+        bf16 = on_cuda and precision != "fp32"
         path = Path(weights) if weights is not None else shipped_weights_path(config)
         if not path.is_file():
             hint = "" if weights is not None else (f" (no trained weights are shipped for {config!r} yet; pass "
@@ -289,9 +357,13 @@ class Lifter:
                 keep_large_blocks_in_heap()
                 if threads is None:
                     threads = default_torch_threads()
-            predict = _TorchPredictor(arrays, cfg, device, "cuda" if backend == "cuda" else "torch", threads,
-                                      batch or (64 if backend == "cuda" else 8))
-        return cls(predict, cfg, metadata, backend, path, stride=stride)
+            # cuda: the model's "auto" scan is the Triton one (mamba-ssm with SASMAMBA_TRITON=0 or without triton)
+            predict = _TorchPredictor(arrays, cfg, device, "auto" if backend == "cuda" else "torch", threads,
+                                      batch or (64 if backend == "cuda" else 8), bf16=bf16)
+        # on CUDA each call is padded up to the predictor's batch (one graph shape), so hand it batches that full
+        windows = max(64, batch or 0) if on_cuda else 64
+        return cls(predict, cfg, metadata, backend, path, stride=stride, batch=windows,
+                   precision="bf16" if bf16 else "fp32")
 
     # ------------------------------------------------------------------------------------------------ model calls
     def predict_normalized(self, x: np.ndarray) -> np.ndarray:
@@ -344,7 +416,8 @@ class Lifter:
             joints, scale = to_mm_weak(pred, bone_length_sum_mm or MEAN_BONE_LENGTH_SUM_MM)
             meta = {"lifter": self.metadata.get("config_name") or "", "backend": self.backend,
                     "weights": str(self.weights_path) if self.weights_path else None, "flip_tta": flip_tta,
-                    "mm_per_unit": scale, "filled_joint_frames": prep.filled, "resampled_from_fps": prep.fps
-                    if prep.resampled else None, "window": self.config.frames, "stride": self.stride}
+                    "precision": self.precision, "mm_per_unit": scale, "filled_joint_frames": prep.filled,
+                    "resampled_from_fps": prep.fps if prep.resampled else None, "window": self.config.frames,
+                    "stride": self.stride}
             poses.append(Pose3D(joints_mm=joints, fps=kp.fps, space="camera", source=kp.source, meta=meta))
         return poses

@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from . import native
+from . import native, triton_scan
 from .config import CONFIGS, SasMambaConfig, get_config
 from .deform_conv import DeformableDepthwiseConv, deform_conv_depthwise_channels_last
 from .numpy_runtime import stride_anchor_sum
@@ -88,6 +88,9 @@ class StrideSSM(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not x.is_cuda and not torch.is_grad_enabled() and self.scan_backend in ("auto", "torch"):
             return self.forward_cpu_inference(x)
+        if (x.is_cuda or triton_scan.interpreted()) and not torch.is_grad_enabled() and (
+                self.scan_backend == "triton" or (self.scan_backend == "auto" and x.is_cuda and triton_scan.enabled())):
+            return self.forward_triton_inference(x)
         b, t, j, _ = x.shape
         di, n, r, k = self.cfg.d_inner, self.cfg.d_state, self.cfg.dt_rank, self.cfg.directions
         length = t * j
@@ -152,6 +155,25 @@ class StrideSSM(nn.Module):
             ys = self._stride_scan_native(xa, xc, proj_a, proj_c, A)
         else:
             ys = self._stride_scan_time_major(xa, xc, proj_a, proj_c, A)
+        return self.out_proj(self.out_norm(ys) * F.silu(z))
+
+    @torch.no_grad()
+    def forward_triton_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """`forward` without autograd through engine/triton_scan.py (CUDA, or CPU under TRITON_INTERPRET=1): the
+        CPU inference path's layout (channels last, the four orders read in place from the grid) with the model's
+        own deformable conv, so the GPU runs cuDNN / the chosen deform implementation for it."""
+        di, k = self.cfg.d_inner, self.cfg.directions
+        xi, z = self.in_proj(x).chunk(2, dim=-1)  # (b, T, J, di) each
+        xp = xi.permute(0, 3, 1, 2)  # (b, di, T, J)
+        xc = F.silu(self.conv(xp, self.offset_conv(xp))).permute(0, 2, 3, 1).contiguous()  # (b, T, J, di)
+        xa = torch.matmul(self.anchor_sum.to(xc.dtype), xc)  # xc plus its stride-2/3 group anchors per joint
+        b, t, j, _ = xc.shape
+        w = self.x_proj_weight.to(xc.dtype)  # (K, R + 2N, di)
+        proj_a = torch.matmul(xa, torch.cat([w[0], w[2]]).t()).view(b, t, j, 2, -1)  # directions 0 and 2
+        proj_c = torch.matmul(xc, torch.cat([w[1], w[3]]).t()).view(b, t, j, 2, -1)  # directions 1 and 3
+        A = -torch.exp(self.A_log.float()).view(k, di, -1).transpose(1, 2).contiguous()  # (K, N, di)
+        ys = triton_scan.stride_scan(xa, xc, proj_a, proj_c, A, self.dt_proj_weight.transpose(1, 2),
+                                     self.dt_proj_bias.view(k, di), self.D.view(k, di))
         return self.out_proj(self.out_norm(ys) * F.silu(z))
 
     def _stride_scan_native(self, xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c: torch.Tensor,

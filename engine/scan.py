@@ -14,6 +14,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
+from . import triton_scan
+
 
 def _prepare_delta(delta: torch.Tensor, delta_bias: torch.Tensor | None, delta_softplus: bool) -> torch.Tensor:
     delta = delta.float()
@@ -164,9 +166,22 @@ def cuda_scan_available() -> bool:
     return True
 
 
+def gpu_scan_path() -> str | None:
+    """The scan SasMamba's CUDA inference (no grad, scan backend "auto") runs here: "triton" (engine/triton_scan.py,
+    unless SASMAMBA_TRITON=0), "mamba-ssm", "torch" (the chunked scan on the GPU), or None without CUDA."""
+    if not torch.cuda.is_available():
+        return None
+    if triton_scan.enabled():
+        return "triton"
+    return "mamba-ssm" if cuda_scan_available() else "torch"
+
+
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True, backend="auto") -> torch.Tensor:
     """Dispatch: 'cuda' (mamba-ssm, tensors on CUDA), 'torch' (chunked; blocked sequential for CPU inference),
-    'chunked', 'blocked', 'reference' (loop), 'auto'."""
+    'chunked', 'blocked', 'reference' (loop), 'auto'. (StrideSSM's 'triton' backend never reaches this dispatcher
+    for inference: engine/triton_scan.py replaces the whole four-direction scan; with grad it falls back to 'auto'.)"""
+    if backend == "triton":
+        backend = "auto"
     if backend == "auto":
         backend = "cuda" if u.is_cuda and cuda_scan_available() else "torch"
     if backend == "cuda":

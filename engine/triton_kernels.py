@@ -1,0 +1,95 @@
+"""The Triton kernel behind engine/triton_scan.py. Imports triton at module level: only triton_scan imports this,
+and only once triton is known to be there (the CPU test suite and Blender have none).
+
+See triton_scan.py for what it computes and how programs map onto the work."""
+
+from __future__ import annotations
+
+import triton
+import triton.language as tl
+
+
+@triton.jit
+def _load_step(step, length, rev, joint, T, J, u_base, x_base, d, row, rs, ns, rmask, nmask, cmask,
+               R: tl.constexpr, N: tl.constexpr):
+    """Grid position of scan step `step` (clamped to the last) and what the step reads there: u, dt_low, B, C."""
+    step = tl.minimum(step, length - 1)
+    m = step + rev * (length - 1 - 2 * step)
+    pos = m + joint * (m // T + (m % T) * J - m)  # t J + j: frame-major m itself, joint-major j T + t -> t J + j
+    xrow = x_base + pos * 2 * row
+    u = tl.load(u_base + pos * d, mask=cmask, other=0.0).to(tl.float32)
+    xr = tl.load(xrow + rs, mask=rmask, other=0.0).to(tl.float32)
+    bv = tl.load(xrow + R + ns, mask=nmask, other=0.0).to(tl.float32)
+    cv = tl.load(xrow + R + N + ns, mask=nmask, other=0.0).to(tl.float32)
+    return pos, u, xr, bv, cv
+
+
+@triton.jit
+def stride_scan_kernel(xa_ptr, xc_ptr, pa_ptr, pc_ptr, a_ptr, dtw_ptr, dtb_ptr, d_ptr, out_ptr,
+                       T, J, d, out_dir_stride,
+                       N: tl.constexpr, N_PAD: tl.constexpr, R: tl.constexpr, R_PAD: tl.constexpr,
+                       BLOCK_D: tl.constexpr, HAS_D: tl.constexpr, ATOMIC: tl.constexpr, PREFETCH: tl.constexpr):
+    bi = tl.program_id(0)
+    cb = tl.program_id(1)
+    k = tl.program_id(2)
+    length = T * J
+    row = R + 2 * N
+    c = cb * BLOCK_D + tl.arange(0, BLOCK_D)
+    cmask = c < d
+    ns = tl.arange(0, N_PAD)
+    nmask = ns < N
+    rs = tl.arange(0, R_PAD)
+    rmask = rs < R
+    # padded states get A = 0 and B = C = 0: they stay zero and add nothing. A is scaled by log2(e) so that each
+    # step's exp(delta A) is one exp2
+    a = tl.load(a_ptr + k * N * d + ns[:, None] * d + c[None, :], mask=nmask[:, None] & cmask[None, :],
+                other=0.0) * 1.4426950408889634
+    dtw = tl.load(dtw_ptr + k * R * d + rs[:, None] * d + c[None, :], mask=rmask[:, None] & cmask[None, :],
+                  other=0.0)
+    dtb = tl.load(dtb_ptr + k * d + c, mask=cmask, other=0.0)
+    if HAS_D:
+        dd = tl.load(d_ptr + k * d + c, mask=cmask, other=0.0)
+    else:
+        dd = tl.zeros((BLOCK_D,), tl.float32)
+    joint = k % 2  # directions 1 and 3 walk the grid joint-major over xc, 0 and 2 frame-major over xa
+    rev = k // 2  # directions 2 and 3 walk it backwards; their rows are the second of each pair
+    if joint == 1:
+        u_base = xc_ptr + bi.to(tl.int64) * length * d + c
+        x_base = pc_ptr + bi.to(tl.int64) * length * 2 * row + rev * row
+    else:
+        u_base = xa_ptr + bi.to(tl.int64) * length * d + c
+        x_base = pa_ptr + bi.to(tl.int64) * length * 2 * row + rev * row
+    if ATOMIC:
+        o_base = out_ptr + bi.to(tl.int64) * length * d + c
+    else:
+        o_base = out_ptr + k.to(tl.int64) * out_dir_stride + bi.to(tl.int64) * length * d + c
+    h = tl.zeros((N_PAD, BLOCK_D), tl.float32)
+    # PREFETCH = p > 0: step s + p's loads are issued before step s's arithmetic (they never depend on the state),
+    # so their latency hides behind p steps of work instead of stalling every step
+    pos, u, xr, bv, cv = _load_step(0, length, rev, joint, T, J, u_base, x_base, d, row, rs, ns, rmask, nmask,
+                                    cmask, R, N)
+    if PREFETCH >= 2:
+        pos1, u1, xr1, bv1, cv1 = _load_step(1, length, rev, joint, T, J, u_base, x_base, d, row, rs, ns, rmask,
+                                             nmask, cmask, R, N)
+    for step in range(0, length):
+        if PREFETCH == 0:
+            pos, u, xr, bv, cv = _load_step(step, length, rev, joint, T, J, u_base, x_base, d, row, rs, ns, rmask,
+                                            nmask, cmask, R, N)
+        else:
+            pos_n, u_n, xr_n, bv_n, cv_n = _load_step(step + PREFETCH, length, rev, joint, T, J, u_base, x_base, d,
+                                                      row, rs, ns, rmask, nmask, cmask, R, N)
+        dt = tl.sum(dtw * xr[:, None], axis=0) + dtb
+        # torch's softplus (threshold 20), written so exp never overflows
+        delta = tl.where(dt > 20.0, dt, tl.maximum(dt, 0.0) + tl.log(1.0 + tl.exp(-tl.abs(dt))))
+        h = tl.exp2(delta[None, :] * a) * h + (delta * u)[None, :] * bv[:, None]
+        y = tl.sum(h * cv[:, None], axis=0) + dd * u
+        if ATOMIC:
+            # relaxed: the sum needs no ordering, and the default acq_rel puts a fence around every step's add
+            tl.atomic_add(o_base + pos * d, y, mask=cmask, sem="relaxed")
+        else:
+            tl.store(o_base + pos * d, y, mask=cmask)
+        if PREFETCH == 1:
+            pos, u, xr, bv, cv = pos_n, u_n, xr_n, bv_n, cv_n
+        elif PREFETCH >= 2:
+            pos, u, xr, bv, cv = pos1, u1, xr1, bv1, cv1
+            pos1, u1, xr1, bv1, cv1 = pos_n, u_n, xr_n, bv_n, cv_n

@@ -1,0 +1,433 @@
+"""On the GPU machine: engine/triton_scan.py's stride scan against mamba-ssm's selective_scan_fn.
+
+1. agreement: sasmamba-s (shipped weights when present) at batch 64, the model output with the Triton path
+   against the mamba-ssm path, fp32 and bf16 autocast (max abs / max rel);
+2. the scan alone at real shapes, bf16 inputs: mamba-ssm (one call over the four stacked orders) against Triton
+   variants (atomic or four-grid sum, channel block, warps, prefetch), the product default (block_d_for's pick)
+   first; the fastest is reported, the model keeps the default unless --block-d forces one;
+3. the full forward, bf16 autocast, torch.inference_mode, batch 64 and 256: frames/s for each backend, plain and
+   replayed from a CUDA graph;
+   (before 3, the product: `Lifter.load(backend="cuda")` lifting ~100k frames of real H36M 2D, S9/S11 through
+   camera 0 from ../shared (SASMAMBA_SHARED), flip TTA, Triton scan + bf16 + CUDA graph and, when mamba-ssm
+   imports, SASMAMBA_TRITON=0; then the regression subset's P1 in mm through the Lifter on each GPU path:
+   Triton bf16 graph, Triton fp32, mamba-ssm bf16 / fp32, the torch scan fp32; and graph replay against plain);
+4. a profile of one forward per backend at the first batch (the top ops by GPU time; not with --quick);
+5. the scan variants at the other batches.
+--quick: of the scan variants only the product default (and the mamba-ssm baseline), no profiles, 120 s budget.
+Every measurement is caught on its own (traceback kept in the JSON) and the JSON is rewritten after each one;
+measurements that would start after --seconds are skipped.
+
+Usage (repo root on PYTHONPATH): python scripts/bench_gpu_scan.py OUT_JSON [--seconds 150] [--quick]
+Smoke run on CPU (figures meaningless): TRITON_INTERPRET=1 PYTHONPATH=.:/path/to/triton python
+scripts/bench_gpu_scan.py /tmp/b.json --device cpu --config sasmamba-tiny --batches 1 --variants 1
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import time
+import traceback
+
+import numpy as np
+import torch
+from check_gpu import max_rel, sync
+
+from engine import h36m, triton_scan
+from engine.evaluate import regression_subset_p1
+from engine.lifter import Lifter
+from engine.model import SasMamba, StrideSSM
+from engine.scan import cuda_scan_available, gpu_scan_path
+from engine.types import Keypoints2D
+from engine.weights import load_model_state, shipped_weights_path
+
+# (atomic, block_d, num_warps, prefetch steps). block_d = 32 * num_warps keeps each channel's states in one thread; a
+# multiple of that gives each thread several channels (independent chains, fewer programs); 32 / 4 warps splits the
+# states across warps (a barrier per step: ptxas for sm_90 shows it) and is there to confirm that it loses
+# block_d None: the product default, triton_scan.block_d_for's pick for the batch
+DEFAULT_VARIANT = (True, None, 1, 1)
+VARIANTS = (DEFAULT_VARIANT, (True, 32, 1, 1), (False, 32, 1, 1), (True, 32, 1, 0), (True, 32, 1, 2), (True, 16, 1, 1),
+            (True, 8, 1, 1), (True, 64, 1, 1), (True, 64, 1, 2), (True, 128, 1, 1), (True, 64, 2, 1),
+            (True, 128, 4, 1), (True, 32, 4, 1))
+
+
+class Bench:
+    def __init__(self, out: str, seconds: float) -> None:
+        # imports before this point and the overrun of the last measurement started come out of the same budget
+        self.start = time.monotonic()
+        self.out, self.deadline = out, self.start + seconds - 12.0
+        self.report: dict = {"torch": torch.__version__, "seconds_budget": seconds, "skipped": [], "errors": {}}
+
+    def write(self) -> None:
+        tmp = self.out + ".tmp"
+        with open(tmp, "w") as fh:
+            json.dump(self.report, fh, indent=1)
+        os.replace(tmp, self.out)
+
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def measure(self, name: str, fn, need: float = 3.0):
+        """Run one measurement (`fn` returns a JSON-able value or None); record it, its error or its skipping."""
+        if self.left() < need:
+            self.report["skipped"].append(name)
+            self.write()
+            return None
+        t = time.monotonic()
+        try:
+            value = fn()
+            if value is not None:
+                self.report[name] = value
+            return value
+        except Exception:  # noqa: BLE001 - keep the other measurements
+            self.report["errors"][name] = traceback.format_exc()[-4000:]
+            print(f"{name} failed:\n{self.report['errors'][name]}", flush=True)
+            return None
+        finally:
+            self.report.setdefault("wall_s", {})[name] = round(time.monotonic() - t, 2)
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+            self.write()
+
+
+def seconds_per_call(fn, dev: torch.device, budget: float = 0.6) -> float:
+    """Warm-up (compiles, autotunes, allocator), then as many calls as fit in about `budget` seconds (3 to 50)."""
+    fn()
+    sync(dev)
+    t = time.perf_counter()
+    fn()
+    sync(dev)
+    first = time.perf_counter() - t
+    reps = max(3, min(50, int(budget / max(first, 1e-6))))
+    t = time.perf_counter()
+    for _ in range(reps):
+        fn()
+    sync(dev)
+    return (time.perf_counter() - t) / reps
+
+
+def load_model(config: str, dev: torch.device) -> tuple[SasMamba, str]:
+    model = SasMamba(config)
+    path = shipped_weights_path(config)
+    source = "random init"
+    if path.exists():
+        state, _ = load_model_state(path)
+        model.load_state_dict(state, strict=False)
+        source = str(path)
+    return model.to(dev).eval(), source
+
+
+def model_inputs(model: SasMamba, batch: int, dev: torch.device) -> torch.Tensor:
+    g = torch.Generator().manual_seed(batch)
+    return (torch.randn(batch, model.cfg.frames, model.cfg.joints, 2, generator=g) * 0.4).to(dev)
+
+
+def agreement(model: SasMamba, dev: torch.device, batch: int, ref_backend: str) -> dict:
+    """Model outputs with the Triton scan against `ref_backend`'s, fp32 and (on CUDA) bf16 autocast; the bf16
+    outputs also against fp32, so the Triton path's bf16 error reads beside the reference's own."""
+    x = model_inputs(model, batch, dev)
+    out = {}
+    try:
+        for precision in ("fp32", "bf16") if dev.type == "cuda" else ("fp32",):
+            with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+                for backend in (ref_backend, "triton"):
+                    model.set_scan_backend(backend)
+                    out[backend, precision] = model(x).float()
+    finally:
+        model.set_scan_backend("auto")
+    report = {"ref_max_abs_value": float(out[ref_backend, "fp32"].abs().max()),
+              "triton_finite": all(bool(torch.isfinite(v).all()) for (b, _), v in out.items() if b == "triton")}
+    pairs = [(("triton", "fp32"), (ref_backend, "fp32"))]
+    if dev.type == "cuda":
+        pairs += [(("triton", "bf16"), (ref_backend, "bf16")), ((ref_backend, "bf16"), (ref_backend, "fp32")),
+                  (("triton", "bf16"), (ref_backend, "fp32"))]
+    for a, b in pairs:
+        name = f"{a[0]}_{a[1]}_vs_{b[0]}_{b[1]}"
+        report[f"{name}_max_abs"] = float((out[a] - out[b]).abs().max())
+        report[f"{name}_max_rel"] = max_rel(out[a], out[b])
+    return report
+
+
+def scan_inputs(model: SasMamba, batch: int, dev: torch.device, dtype: torch.dtype) -> dict:
+    """Both scans' inputs at the model's shapes, from the first spatial block's StrideSSM parameters."""
+    ssm = next(m for m in model.modules() if isinstance(m, StrideSSM))
+    cfg = ssm.cfg
+    t, j, di, n, r, k = cfg.frames, cfg.joints, cfg.d_inner, cfg.d_state, cfg.dt_rank, cfg.directions
+    length = t * j
+    g = torch.Generator().manual_seed(1)
+
+    def rnd(*shape, scale=1.0):
+        return (torch.randn(*shape, generator=g) * scale).to(dev, dtype)
+
+    A = -torch.exp(ssm.A_log.detach().float())  # (K di, N)
+    return {
+        "triton": dict(xa=rnd(batch, t, j, di), xc=rnd(batch, t, j, di),
+                       proj_a=rnd(batch, t, j, 2, r + 2 * n, scale=0.5),
+                       proj_c=rnd(batch, t, j, 2, r + 2 * n, scale=0.5),
+                       A=A.view(k, di, n).transpose(1, 2).contiguous(),
+                       dt_w=ssm.dt_proj_weight.detach().transpose(1, 2).float(),
+                       dt_bias=ssm.dt_proj_bias.detach().view(k, di).float(), D=ssm.D.detach().view(k, di).float()),
+        "mamba": dict(u=rnd(batch, k * di, length), delta=rnd(batch, k * di, length, scale=0.5), A=A.contiguous(),
+                      B=rnd(batch, k, n, length), C=rnd(batch, k, n, length), D=ssm.D.detach().float(),
+                      delta_bias=ssm.dt_proj_bias.detach().reshape(-1).float()),
+    }
+
+
+def time_scans(bench: Bench, model: SasMamba, dev: torch.device, batch: int, variants=VARIANTS) -> None:
+    dtype = torch.bfloat16 if dev.type == "cuda" else torch.float32
+    inputs = scan_inputs(model, batch, dev, dtype)
+    frames = batch * model.cfg.frames
+
+    def mamba():
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+        m = inputs["mamba"]
+        fn = lambda: selective_scan_fn(m["u"], m["delta"], m["A"], m["B"], m["C"], m["D"],  # noqa: E731
+                                       delta_bias=m["delta_bias"], delta_softplus=True)
+        with torch.inference_mode():
+            ms = 1e3 * seconds_per_call(fn, dev)
+        return {"ms": ms, "scan_frames_per_s": frames / ms * 1e3}
+
+    bench.measure(f"scan_batch{batch}_mamba_ssm", mamba)
+    best = None
+    for atomic, block_d, warps, prefetch in variants:
+        def triton_variant(atomic=atomic, block_d=block_d, warps=warps, prefetch=prefetch):
+            fn = lambda: triton_scan.stride_scan(**inputs["triton"], atomic=atomic, block_d=block_d,  # noqa: E731
+                                                 num_warps=warps, prefetch=prefetch)
+            with torch.inference_mode():
+                ms = 1e3 * seconds_per_call(fn, dev)
+            return {"ms": ms, "scan_frames_per_s": frames / ms * 1e3}
+
+        kind = "default" if block_d is None else "atomic" if atomic else "sum4"  # the default is atomic too
+        shown = block_d or triton_scan.block_d_for(batch, model.cfg.d_inner)
+        name = f"scan_batch{batch}_triton_{kind}_d{shown}_w{warps}_p{prefetch}"
+        got = bench.measure(name, triton_variant, need=8.0)
+        if got and (best is None or got["ms"] < best[0]):
+            best = (got["ms"], {"atomic": atomic, "block_d": block_d, "num_warps": warps, "prefetch": prefetch})
+    if best:
+        bench.report[f"scan_batch{batch}_triton_best"] = best[1]
+        bench.write()
+
+
+def time_model(bench: Bench, model: SasMamba, dev: torch.device, batch: int, backend: str, graph: bool) -> None:
+    x = model_inputs(model, batch, dev)
+    autocast = dev.type == "cuda"
+
+    def run() -> dict:
+        model.set_scan_backend(backend)
+        try:
+            with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
+                if not graph:
+                    sec = seconds_per_call(lambda: model(x), dev)
+                else:
+                    model(x)  # compile and autotune outside the capture
+                    s = torch.cuda.Stream()
+                    s.wait_stream(torch.cuda.current_stream())
+                    with torch.cuda.stream(s):
+                        model(x)
+                    torch.cuda.current_stream().wait_stream(s)
+                    g = torch.cuda.CUDAGraph()
+                    with torch.cuda.graph(g):
+                        model(x)
+                    sec = seconds_per_call(g.replay, dev)
+                    del g
+        finally:
+            model.set_scan_backend("auto")
+        return {"ms": 1e3 * sec, "frames_per_s": batch * model.cfg.frames / sec}
+
+    bench.measure(f"model_batch{batch}_{backend}{'_graph' if graph else ''}", run, need=10.0)
+
+
+def profile_model(model: SasMamba, dev: torch.device, batch: int, backend: str, top: int = 20) -> list[dict]:
+    """Where one bf16 forward's GPU time goes: the `top` ops by device time (what to work on next)."""
+    from torch.profiler import ProfilerActivity, profile
+
+    x = model_inputs(model, batch, dev)
+    model.set_scan_backend(backend)
+    try:
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=dev.type == "cuda"):
+            model(x)
+            sync(dev)
+            activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if dev.type == "cuda" else [])
+            with profile(activities=activities) as prof:
+                model(x)
+                sync(dev)
+    finally:
+        model.set_scan_backend("auto")
+    rows = []
+    for ev in prof.key_averages():
+        device_us = getattr(ev, "self_device_time_total", None)
+        if device_us is None:
+            device_us = getattr(ev, "self_cuda_time_total", 0.0)
+        rows.append({"op": ev.key[:120], "calls": ev.count, "self_device_ms": device_us / 1e3,
+                     "self_cpu_ms": ev.self_cpu_time_total / 1e3})
+    rows.sort(key=lambda r: (r["self_device_ms"], r["self_cpu_ms"]), reverse=True)
+    return rows[:top]
+
+
+@contextlib.contextmanager
+def triton_switch(on: bool):
+    """SASMAMBA_TRITON for the block: the model reads it on every forward, so it stays set while a lifter runs."""
+    old = os.environ.get("SASMAMBA_TRITON")
+    os.environ["SASMAMBA_TRITON"] = "1" if on else "0"
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop("SASMAMBA_TRITON", None)
+        else:
+            os.environ["SASMAMBA_TRITON"] = old
+
+
+def h36m_clip(min_frames: int) -> Keypoints2D:
+    """Real 2D: S9 then S11 sequences through each subject's first camera (exact projection, pixels, 50 fps),
+    concatenated until at least `min_frames` frames; the seams are cuts, as in an edited video."""
+    cams = h36m.load_cameras()
+    parts, total = [], 0
+    for key, world in h36m.load_poses(h36m.TEST_SUBJECTS).items():
+        cam = cams[h36m.subject_of(key)][0]
+        parts.append(cam.project(world).astype(np.float32))
+        total += len(world)
+        if total >= min_frames:
+            break
+    xy = np.concatenate(parts)[:min_frames]
+    return Keypoints2D(xy=xy, conf=np.ones(xy.shape[:2], np.float32), fps=h36m.FPS, width=cam.width,
+                       height=cam.height, source=f"H36M S9/S11 camera 0, {len(parts)} sequences")
+
+
+def load_lifter(dev: torch.device, precision: str = "auto") -> Lifter:
+    backend = "cuda" if dev.type == "cuda" else "torch"  # cpu: a smoke run of the same code
+    return Lifter.load(backend=backend, precision=precision)
+
+
+def lift_throughput(clip: Keypoints2D, dev: torch.device) -> dict:
+    """`Lifter.lift` of the whole clip (flip TTA, as the product runs): input frames/s, model frames/s (windows
+    x window length, flips included) over the whole call and over the model calls alone. A short lift first
+    captures the CUDA graph and compiles the kernels."""
+    lifter = load_lifter(dev)
+    predict = lifter._predict  # the backend's predictor, wrapped to time the model calls
+    spent = [0.0]
+
+    def timed(x: np.ndarray) -> np.ndarray:
+        t = time.perf_counter()
+        out = predict(x)  # returns host arrays, so the GPU work is done
+        spent[0] += time.perf_counter() - t
+        return out
+
+    lifter._predict = timed
+    warm = Keypoints2D(xy=clip.xy[:2000], conf=clip.conf[:2000], fps=clip.fps, width=clip.width, height=clip.height)
+    lifter.lift(warm)
+    sync(dev)
+    windows, spent[0] = [], 0.0
+    t = time.perf_counter()
+    lifter.lift(clip, progress=lambda done, total=None: windows.append(total))
+    sync(dev)
+    sec = time.perf_counter() - t
+    model_frames = windows[0] * lifter.config.frames
+    graphs = getattr(predict, "graphs", None)
+    return {"scan": gpu_scan_path() or "cpu", "precision": lifter.precision,
+            "cuda_graph_shapes": [list(k) for k in graphs] if graphs else None, "input_frames": len(clip.xy),
+            "windows": windows[0], "seconds": sec, "model_seconds": spent[0], "input_frames_per_s": len(clip.xy) / sec,
+            "model_frames_per_s": model_frames / sec, "model_frames_per_s_model_calls_only": model_frames / spent[0]}
+
+
+def lift_accuracy(dev: torch.device, precision: str, scan: str) -> dict:
+    """engine.evaluate's regression subset P1 (mm) through the Lifter on one GPU path, beside the figure the
+    shipped weights record (CPU, fp32). `scan` "torch" forces the chunked torch scan (no graph: it is the slow
+    reference). With graphs, also the graph replay against a plain forward on a short batch (padding path)."""
+    lifter = load_lifter(dev, precision)
+    predict = lifter._predict
+    if scan == "torch":
+        predict.model.set_scan_backend("torch")
+        predict.graphs = None
+    report = {"scan": scan if scan == "torch" else gpu_scan_path() or "cpu", "precision": lifter.precision,
+              "p1_mm": regression_subset_p1(lifter.predict_normalized, lifter.config.frames),
+              "recorded_p1_mm": (lifter.metadata.get("test") or {}).get("regression_p1_mm")}
+    if getattr(predict, "graphs", None):
+        report["cuda_graph_shapes"] = [list(k) for k in predict.graphs]
+        x = (np.random.default_rng(0).standard_normal((5, lifter.config.frames, 17, 2)) * 0.3).astype(np.float32)
+        replayed = lifter.predict_normalized(x)
+        predict.graphs = None  # the same model, plain forwards
+        report["graph_vs_plain_max_abs"] = float(np.abs(replayed - lifter.predict_normalized(x)).max())
+    return report
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("output")
+    ap.add_argument("--seconds", type=float, default=None, help="budget (default 150, --quick 120)")
+    ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
+    ap.add_argument("--config", default="sasmamba-s")
+    ap.add_argument("--batches", default="64,256", help="comma-separated batch sizes for the timings")
+    ap.add_argument("--variants", type=int, default=len(VARIANTS),
+                    help="time only the first this many Triton variants (a smoke run on the slow interpreter)")
+    ap.add_argument("--quick", action="store_true",
+                    help="of the scan variants only the default and mamba-ssm; no profiles; --seconds 120 unless given")
+    ap.add_argument("--clip-frames", type=int, default=100_000, help="input frames of the end-to-end lift")
+    ap.add_argument("--block-d", type=int, default=0,
+                    help="force the Triton block width in the model timings (default: block_d_for's pick per batch)")
+    args = ap.parse_args()
+    if args.device == "cpu":
+        os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is first imported
+    dev = torch.device(args.device)
+    batches = [int(v) for v in args.batches.split(",")]
+    bench = Bench(args.output, args.seconds or (120.0 if args.quick else 150.0))
+    rep = bench.report
+    rep.update(device=torch.cuda.get_device_name(0) if dev.type == "cuda" else "cpu (interpreter smoke run)",
+               config=args.config, batches=batches)
+    bench.measure("triton_version", lambda: __import__("triton").__version__, need=0)
+    models: list[SasMamba] = []
+
+    def load() -> str:
+        model, source = load_model(args.config, dev)
+        models.append(model)
+        return source
+
+    bench.measure("model_source", load, need=0)
+    if not models:
+        return
+    model = models[0]
+    mamba = dev.type == "cuda" and cuda_scan_available()
+    ref = "cuda" if mamba else "torch"  # without mamba-ssm the Triton path is still checked, against the torch scan
+    check_batch = batches[0] if dev.type == "cpu" else 64
+    bench.measure(f"agreement_batch{check_batch}", lambda: agreement(model, dev, check_batch, ref), need=5.0)
+    # the first batch's scan variants pick the model's settings; the whole-model figures come before the other
+    # batches' scan variants, so a short budget keeps what matters most
+    variants = (DEFAULT_VARIANT,) if args.quick else VARIANTS[:args.variants]
+    time_scans(bench, model, dev, batches[0], variants)
+    if args.block_d:  # the model timings below run the product default unless told otherwise
+        triton_scan.DEFAULTS["block_d"] = args.block_d
+    rep["model_triton_settings"] = dict(triton_scan.DEFAULTS)
+    # the product: Lifter.load(backend="cuda") on real 2D, each GPU path; SASMAMBA_TRITON=0 gives mamba-ssm
+    clips: list[Keypoints2D] = []
+    bench.measure("lift_clip", lambda: clips.append(h36m_clip(args.clip_frames)) or clips[0].source, need=5.0)
+    paths = [("triton", True)] + ([("mamba_ssm", False)] if mamba else [])
+    for name, on in paths if clips else ():
+        with triton_switch(on):
+            bench.measure(f"lift_{name}", lambda: lift_throughput(clips[0], dev), need=10.0)
+    accuracy = [("triton_bf16_graph", True, "auto", "auto"), ("triton_fp32_graph", True, "fp32", "auto")]
+    if mamba:
+        accuracy += [("mamba_ssm_bf16_graph", False, "auto", "auto"), ("mamba_ssm_fp32_graph", False, "fp32", "auto")]
+    accuracy += [("torch_scan_fp32", True, "fp32", "torch")]  # the scan is forced: the switch is moot
+    for name, on, precision, scan in accuracy if dev.type == "cuda" else accuracy[-1:]:
+        with triton_switch(on):
+            bench.measure(f"accuracy_{name}", lambda p=precision, s=scan: lift_accuracy(dev, p, s), need=8.0)
+    for graph in (False, 1) if dev.type == "cuda" else (False,):
+        for batch in batches:
+            for backend in (ref, "triton") if mamba or dev.type == "cpu" else ("triton",):
+                time_model(bench, model, dev, batch, backend, graph)
+    for backend in () if args.quick else ("triton", ref):
+        bench.measure(f"profile_batch{batches[0]}_{backend}",
+                      lambda backend=backend: profile_model(model, dev, batches[0], backend), need=8.0)
+    for batch in batches[1:]:
+        time_scans(bench, model, dev, batch, variants)
+    rep["total_s"] = round(time.monotonic() - bench.start, 1)
+    bench.write()
+    print(json.dumps({k: v for k, v in rep.items() if k != "errors"}, indent=1))
+    print(f"errors: {list(rep['errors'])}; wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()

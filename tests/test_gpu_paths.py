@@ -1,0 +1,52 @@
+"""The CUDA inference choices that can be checked without a GPU: the Triton block-size rule, the SASMAMBA_TRITON
+switch, and backend discovery on a CPU-only machine (with or without triton importable). The CUDA graph path
+itself needs a device: scripts/bench_gpu_scan.py exercises it (graph replay against plain forwards)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from engine import triton_scan
+from engine.info import gpu_scan
+from engine.lifter import Lifter, available_backends, pick_backend
+from engine.scan import gpu_scan_path
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only machine's answers")
+
+
+@pytest.mark.parametrize(("batch", "d", "block"), [
+    (64, 128, 32),  # 1,024 programs: the H200's fastest at batch 64
+    (256, 128, 128),  # 1,024 programs: the H200's fastest at batch 256
+    (128, 128, 64),
+    (1, 128, 32),  # too few programs whatever the block: the smallest keeps the most
+    (4096, 128, 128),  # more than ~1024 whatever the block: the widest keeps the fewest
+    (64, 24, 32),  # blocks wider than the channels' power of two are not offered
+    (64, 8, 8),
+])
+def test_block_d_for(batch, d, block):
+    assert triton_scan.block_d_for(batch, d) == block
+
+
+def test_triton_switch(monkeypatch):
+    monkeypatch.delenv("SASMAMBA_TRITON", raising=False)
+    assert triton_scan.enabled() == triton_scan.available()  # on by default wherever triton imports
+    monkeypatch.setenv("SASMAMBA_TRITON", "0")
+    assert not triton_scan.enabled()
+
+
+@no_cuda
+def test_backends_without_cuda():
+    assert gpu_scan_path() is None and gpu_scan() == "no CUDA"
+    assert available_backends() == ["torch", "numpy"]
+    assert pick_backend() == "torch"
+    with pytest.raises(RuntimeError, match="needs torch with CUDA and triton or mamba-ssm"):
+        pick_backend("cuda")
+
+
+@no_cuda
+def test_precision_checked():
+    with pytest.raises(ValueError, match="needs a CUDA device"):
+        Lifter.load(backend="torch", precision="bf16")
+    with pytest.raises(ValueError, match="unknown precision"):
+        Lifter.load(precision="fp16")
