@@ -23,6 +23,7 @@ suite and Blender have none).
 from __future__ import annotations
 
 import functools
+import logging
 import math
 import os
 
@@ -31,6 +32,7 @@ import torch
 # the kernel's settings when a caller passes none; block_d None: `block_d_for` picks it per call
 DEFAULTS = {"atomic": True, "block_d": None, "num_warps": 1, "prefetch": 1}
 BLOCK_D_CHOICES = (32, 64, 128)
+log = logging.getLogger(__name__)
 TARGET_PROGRAMS = 1024
 
 
@@ -39,9 +41,21 @@ def interpreted() -> bool:
     return os.environ.get("TRITON_INTERPRET", "") == "1"
 
 
+_failure: list[str] = []  # why the kernel failed at run time in this process, if it did
+
+
 def enabled() -> bool:
-    """The Triton scan is used for CUDA inference unless SASMAMBA_TRITON=0 (or triton does not import)."""
-    return os.environ.get("SASMAMBA_TRITON", "").strip() != "0" and available()
+    """The Triton scan is used for CUDA inference unless SASMAMBA_TRITON=0, triton does not import, or the kernel
+    already failed in this process (`disable`)."""
+    return os.environ.get("SASMAMBA_TRITON", "").strip() != "0" and available() and not _failure
+
+
+def disable(reason: str) -> None:
+    """Stop using the kernel for the rest of the process: triton imported but could not compile or launch it (no
+    working compiler, an unsupported card); the model's other CUDA scan still runs."""
+    if not _failure:
+        log.warning("Triton stride scan disabled, using the other CUDA scan: %s", reason)
+        _failure.append(reason)
 
 
 def version() -> str | None:

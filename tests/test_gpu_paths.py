@@ -35,6 +35,19 @@ def test_triton_switch(monkeypatch):
     assert not triton_scan.enabled()
 
 
+def test_triton_disabled_after_a_runtime_failure(monkeypatch, caplog):
+    """A kernel that imported but failed to compile or launch is not tried again in this process."""
+    monkeypatch.delenv("SASMAMBA_TRITON", raising=False)
+    monkeypatch.setattr(triton_scan, "_failure", [])
+    monkeypatch.setattr(triton_scan, "available", lambda: True)
+    assert triton_scan.enabled()
+    triton_scan.disable("CompilationError: no ptxas")
+    triton_scan.disable("a second failure is not logged again")
+    assert not triton_scan.enabled()
+    assert [r.getMessage() for r in caplog.records] == [
+        "Triton stride scan disabled, using the other CUDA scan: CompilationError: no ptxas"]
+
+
 @no_cuda
 def test_backends_without_cuda():
     assert gpu_scan_path() is None and gpu_scan() == "no CUDA"
