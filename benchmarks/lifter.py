@@ -127,7 +127,21 @@ def gpu_figures() -> dict | None:
     gpu = json.loads(path.read_text())
     keep = {k: v for k, v in gpu.items() if k.startswith(("infer_", "train_", "card", "torch", "machine"))}
     keep["note"] = "measured on the GPU machine (see reports/gpu_check.json), not on this machine"
+    keep.update(triton_figures(gpu.get("card")))
     return keep
+
+
+def triton_figures(card: str | None) -> dict:
+    """The cuda backend's model rate with the Triton scan (scripts/bench_gpu_scan.py on the same card as
+    gpu_check.json), plain forwards only: its CUDA-graph timings are not valid (see the file's note)."""
+    path = PROJECT_ROOT / "reports" / "gpu_scan_h100.json"
+    if not path.exists():
+        return {}
+    scan = json.loads(path.read_text())
+    if scan.get("device") != card:
+        return {}
+    return {f"infer_frames_per_s_batch{b}_bf16_triton": scan[f"model_batch{b}_triton"]["frames_per_s"]
+            for b in scan.get("batches", []) if "frames_per_s" in scan.get(f"model_batch{b}_triton", {})}
 
 
 def run(quick: bool = False) -> dict:

@@ -4,10 +4,9 @@
     pose = lifter.lift(keypoints)               # Pose3D, camera axes, root-relative, mm
 
 Backends: "cuda" (torch on the GPU with the Triton stride scan, engine/triton_scan.py, or mamba-ssm's scan when
-triton is missing or SASMAMBA_TRITON=0; bf16 autocast unless `precision="fp32"`; each batch shape replayed from a
-CUDA graph), "torch" (our scan; CPU unless `device` says otherwise), "numpy" (engine/numpy_runtime.py: no torch at
-all, what a stock Blender runs). torch is imported only when a torch backend is chosen or probed, never at module
-import.
+triton is missing or SASMAMBA_TRITON=0; bf16 autocast unless `precision="fp32"`), "torch" (our scan; CPU unless
+`device` says otherwise), "numpy" (engine/numpy_runtime.py: no torch at all, what a stock Blender runs). torch is
+imported only when a torch backend is chosen or probed, never at module import.
 
 What `lift` does, in order: checks the input (clear `InputError`s before any model call), fills missing joints
 (NaN coordinates) by linear interpolation over time, normalises pixels by the image width, resamples to the
@@ -20,7 +19,6 @@ weak-perspective scale per clip from the skeleton's bone lengths (engine/represe
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -42,7 +40,6 @@ from .windows import predict_sequences, window_starts
 TRAINING_FPS = 50.0
 BACKENDS = ("cuda", "torch", "numpy")
 PRECISIONS = ("auto", "bf16", "fp32")
-log = logging.getLogger(__name__)
 Progress = Callable[[int, int | None], None]
 
 
@@ -142,8 +139,6 @@ class _TorchPredictor:
         self.threads = threads
         self.batch = batch
         self.bf16 = bf16 and self.device.type == "cuda"
-        # CUDA: one graph per input shape, (graph, static input, static output); None once a capture has failed
-        self.graphs: dict[tuple[int, ...], tuple] | None = {} if self.device.type == "cuda" else None
 
     @contextlib.contextmanager
     def _one_intra_op_thread(self):
@@ -168,53 +163,15 @@ class _TorchPredictor:
             xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
             return self.model(xb).float().cpu().numpy()
 
-    def _run(self, xb):
-        # cache_enabled=False, as torch.cuda.graph's notes ask for autocast: a cache would hand the capture weight
-        # casts made during the warm-up, which autocast frees on exit while the graph still reads them
-        with self.torch.autocast("cuda", dtype=self.torch.bfloat16, enabled=self.bf16, cache_enabled=False):
-            return self.model(xb)
-
-    def _graph(self, shape: tuple[int, ...]) -> tuple | None:
-        """The CUDA graph for input `shape`, captured on first use (torch.cuda.graph's recipe: static input,
-        warm-up on a side stream, capture); None, logged once, if capture fails: plain forwards from then on."""
-        torch = self.torch
-        if self.graphs is None or shape in self.graphs:
-            return None if self.graphs is None else self.graphs[shape]
-        try:
-            with torch.cuda.device(self.device):  # capture on the model's card, whichever is current
-                static_x = torch.zeros(shape, device=self.device)
-                side = torch.cuda.Stream()
-                side.wait_stream(torch.cuda.current_stream())
-                with torch.cuda.stream(side):
-                    for _ in range(2):  # Triton compiles, cuDNN picks its algorithms, outside the capture
-                        self._run(static_x)
-                torch.cuda.current_stream().wait_stream(side)
-                graph = torch.cuda.CUDAGraph()
-                with torch.cuda.graph(graph):
-                    static_y = self._run(static_x)
-        except Exception as exc:  # noqa: BLE001 - any failure: the plain forward still works
-            log.warning("CUDA graph capture failed for input %s, running plain forwards instead: %s", shape, exc)
-            self.graphs = None
-            return None
-        self.graphs[shape] = (graph, static_x, static_y)
-        return self.graphs[shape]
-
     def _forward_cuda(self, x: np.ndarray) -> np.ndarray:
-        """One batch on CUDA, replayed from the graph of (self.batch, frames): a short batch is padded with copies
-        of its own rows (every window is independent) and the padding dropped."""
+        """One batch on CUDA, bf16 autocast unless fp32 was asked for. No CUDA graph replay: a captured forward
+        gave wrong poses on the GPU machine (session 5: regression P1 416 mm against 24.3 plain, with either scan).
+        Not explained yet; the first suspect is torchvision's deformable conv, which launches its kernels without a
+        stream argument (the legacy default stream), so a capture on another stream would miss them."""
         torch = self.torch
-        n = len(x)
-        with torch.inference_mode():
-            graph = self._graph((max(n, self.batch),) + x.shape[1:])
-            if graph is None:
-                xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-                return self._run(xb).float().cpu().numpy()
-            g, static_x, static_y = graph
-            rows = np.arange(len(static_x)) % n
-            static_x.copy_(torch.from_numpy(np.ascontiguousarray(x[rows], dtype=np.float32)))
-            with torch.cuda.device(self.device):
-                g.replay()
-            return static_y[:n].float().cpu().numpy()
+        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
+            xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
+            return self.model(xb).float().cpu().numpy()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         batches = [x[i:i + self.batch] for i in range(0, len(x), self.batch)]
@@ -360,9 +317,7 @@ class Lifter:
             # cuda: the model's "auto" scan is the Triton one (mamba-ssm with SASMAMBA_TRITON=0 or without triton)
             predict = _TorchPredictor(arrays, cfg, device, "auto" if backend == "cuda" else "torch", threads,
                                       batch or (64 if backend == "cuda" else 8), bf16=bf16)
-        # on CUDA each call is padded up to the predictor's batch (one graph shape), so hand it batches that full
-        windows = max(64, batch or 0) if on_cuda else 64
-        return cls(predict, cfg, metadata, backend, path, stride=stride, batch=windows,
+        return cls(predict, cfg, metadata, backend, path, stride=stride,
                    precision="bf16" if bf16 else "fp32")
 
     # ------------------------------------------------------------------------------------------------ model calls

@@ -1,6 +1,6 @@
 """The CUDA inference choices that can be checked without a GPU: the Triton block-size rule, the SASMAMBA_TRITON
-switch, and backend discovery on a CPU-only machine (with or without triton importable). The CUDA graph path
-itself needs a device: scripts/bench_gpu_scan.py exercises it (graph replay against plain forwards)."""
+switch and its run-time fallback, and backend discovery on a CPU-only machine (with or without triton importable).
+The CUDA paths themselves need a device: scripts/bench_gpu_scan.py runs them against mamba-ssm there."""
 
 from __future__ import annotations
 
