@@ -15,6 +15,8 @@ ranges below are about twice that spread, so the five people sit well inside wha
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 import numpy as np
 import torch
 
@@ -59,26 +61,30 @@ def _ancestor_matrix() -> torch.Tensor:
     return m
 
 
-_GROUPS = _group_matrix()
-_ANCESTORS = _ancestor_matrix()
-_CHILDREN = torch.tensor([c for c, _ in BONES])
-_PARENTS = torch.tensor([p for _, p in BONES])
+@lru_cache(maxsize=8)
+def _constants(device: torch.device, dtype: torch.dtype) -> dict[str, torch.Tensor]:
+    """The tables on the training device, made once: a host-to-GPU copy every step would be a sync point."""
+    ranges = [r for _, r in BONE_GROUPS.values()]
+    return {"groups": _group_matrix().to(device, dtype), "ancestors": _ancestor_matrix().to(device, dtype),
+            "children": torch.tensor([c for c, _ in BONES], device=device),
+            "parents": torch.tensor([p for _, p in BONES], device=device),
+            "lo": torch.tensor([r[0] for r in ranges], device=device, dtype=dtype),
+            "hi": torch.tensor([r[1] for r in ranges], device=device, dtype=dtype)}
 
 
 def factors_from_groups(size: torch.Tensor, groups: torch.Tensor) -> torch.Tensor:
     """Global size (B,) and group factors (B, G) in BONE_GROUPS order -> per-bone factors (B, 16)."""
-    per_bone = groups @ _GROUPS.to(groups)  # each bone is in exactly one group
+    per_bone = groups @ _constants(groups.device, groups.dtype)["groups"]  # each bone is in exactly one group
     return size[:, None] * per_bone
 
 
 def random_factors(b: int, gen: torch.Generator, p: float, device: torch.device | str = "cpu") -> torch.Tensor:
     """(B, 16) per-bone factors: with probability `p` per clip a random person (size and groups uniform in their
     ranges), else all ones. Draws from `gen` whatever the outcome, so the stream does not depend on it."""
+    const = _constants(torch.device(device), torch.float32)
     apply = torch.rand(b, generator=gen, device=device) < p
     size = SIZE_RANGE[0] + (SIZE_RANGE[1] - SIZE_RANGE[0]) * torch.rand(b, generator=gen, device=device)
-    lo = torch.tensor([r[0] for _, r in BONE_GROUPS.values()], device=device)
-    hi = torch.tensor([r[1] for _, r in BONE_GROUPS.values()], device=device)
-    groups = lo + (hi - lo) * torch.rand(b, len(BONE_GROUPS), generator=gen, device=device)
+    groups = const["lo"] + (const["hi"] - const["lo"]) * torch.rand(b, len(BONE_GROUPS), generator=gen, device=device)
     factors = factors_from_groups(size, groups)
     return torch.where(apply[:, None], factors, torch.ones_like(factors))
 
@@ -86,9 +92,10 @@ def random_factors(b: int, gen: torch.Generator, p: float, device: torch.device 
 def rescale_bones(world: torch.Tensor, factors: torch.Tensor) -> torch.Tensor:
     """(B, T, 17, 3) joints, (B, 16) per-bone factors -> the same motion with every bone `factors` times as long:
     forward kinematics from the pelvis, each bone's direction and the pelvis trajectory unchanged."""
-    bones = world[:, :, _CHILDREN.to(world.device)] - world[:, :, _PARENTS.to(world.device)]  # (B, T, 16, 3)
+    const = _constants(world.device, world.dtype)
+    bones = world[:, :, const["children"]] - world[:, :, const["parents"]]  # (B, T, 16, 3)
     scaled = bones * factors[:, None, :, None].to(world)
-    return world[:, :, :1] + torch.einsum("ji,btid->btjd", _ANCESTORS.to(world), scaled)
+    return world[:, :, :1] + torch.einsum("ji,btid->btjd", const["ancestors"], scaled)
 
 
 def augment_bones(world: torch.Tensor, gen: torch.Generator, p: float) -> torch.Tensor:
