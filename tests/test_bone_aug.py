@@ -88,3 +88,22 @@ def test_virtual_subject_validation_runs_on_a_tiny_model_and_is_deterministic(tm
     trainer.run()  # one training step through the augmentation; the flag is kept with the checkpoint
     state = torch.load(tmp_path / "last.pt", weights_only=False)
     assert state["args"]["bone_aug"] == 0.5 and state["step"] == 1
+
+
+def test_subject_gap_rows_cover_subjects_held_out_takes_and_virtual_people(h36m_dir):
+    import numpy as np
+
+    from scripts.subject_gap import score_rows, summary
+
+    def flat(x: np.ndarray) -> np.ndarray:  # a lifter that predicts no depth: every row's error is the depth
+        return np.concatenate([x - x[:, :, :1], np.zeros_like(x[..., :1])], -1)
+
+    rows = score_rows(flat, 27, subjects=("S9",), cameras=(0,), frames_per_sequence=27)
+    names = bone_aug.virtual_subjects()[0]
+    assert list(rows) == ["S9", "S8 held-out", *(f"virtual {n}" for n in names)]
+    assert all(math.isfinite(r["p1_depth_only"]) and "p1_noisy" not in r for r in rows.values())
+    assert rows["S8 held-out"]["sequences"] == rows["virtual short_limbed"]["sequences"]
+    # a short-limbed person's depth extents are shorter: a depthless guess is off by less
+    assert rows["virtual short_limbed"]["p1_depth_only"] < rows["S8 held-out"]["p1_depth_only"]
+    means = summary(rows)
+    assert math.isnan(means["train_subjects"]) and means["test_subjects"] == rows["S9"]["p1_depth_only"]
