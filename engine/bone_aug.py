@@ -20,6 +20,7 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from .bones import REFERENCE_BONE_LENGTHS_MM
 from .skeleton import BONES, NUM_JOINTS, PARENTS
 
 SIZE_RANGE = (0.9, 1.1)
@@ -106,10 +107,19 @@ def augment_bones(world: torch.Tensor, gen: torch.Generator, p: float) -> torch.
     return rescale_bones(world, random_factors(world.shape[0], gen, p, world.device))
 
 
+def clip_bone_lengths(world: torch.Tensor) -> torch.Tensor:
+    """(B, T, 17, 3) -> (B, 16) each clip's median bone lengths (BONES order)."""
+    const = _constants(world.device, world.dtype)
+    return (world[:, :, const["children"]] - world[:, :, const["parents"]]).norm(dim=-1).median(dim=1).values
+
+
 def virtual_subjects(n: int = 8, seed: int = 0) -> tuple[list[str], torch.Tensor]:
-    """A fixed set of `n` (>= 4) people for validation: names and per-bone factors (n, 16). Four span the range's
-    corners (a small short-limbed person, a tall long-limbed one, narrow with a long trunk, broad with a short
-    trunk); the rest are seeded random draws, so every run and machine scores the same people."""
+    """A fixed set of `n` (>= 4) people for validation: names and bone lengths (n, 16) in mm, the training
+    subjects' mean (bones.REFERENCE_BONE_LENGTHS_MM) times factors from the augmentation's ranges. Absolute lengths,
+    not factors on the validation clip's own person: S8 already has the widest hips and shoulders and the longest
+    lower spine of the training people, and factors on top of that would score people wider than anyone in H36M.
+    Four span the ranges' corners (a small short-limbed person, a tall long-limbed one, narrow with a long trunk,
+    broad with a short trunk); the rest are seeded random draws, so every run and machine scores the same people."""
     if n < 4:
         raise ValueError(f"virtual_subjects: n must be at least 4, got {n}")
     lo = {g: r[0] for g, (_, r) in BONE_GROUPS.items()}
@@ -128,7 +138,13 @@ def virtual_subjects(n: int = 8, seed: int = 0) -> tuple[list[str], torch.Tensor
     fixed = factors_from_groups(size, groups)
     drawn = random_factors(n - 4, torch.Generator().manual_seed(seed), 1.0)
     names += [f"random_{i}" for i in range(n - 4)]
-    return names, torch.cat([fixed, drawn])
+    mean = torch.tensor(REFERENCE_BONE_LENGTHS_MM, dtype=torch.float32)
+    return names, torch.cat([fixed, drawn]) * mean
+
+
+def as_person(world: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """(B, T, 17, 3) clips re-proportioned to bone lengths (B, 16) mm: each clip's motion, those bones."""
+    return rescale_bones(world, lengths.to(world) / clip_bone_lengths(world))
 
 
 def describe() -> str:
@@ -137,8 +153,8 @@ def describe() -> str:
     return f"size U{SIZE_RANGE} x per-group ({groups}), symmetric left/right"
 
 
-def rescale_bones_np(world: np.ndarray, factors: np.ndarray) -> np.ndarray:
-    """(T, 17, 3) numpy joints, (16,) factors -> rescaled joints (float64): rescale_bones for one sequence."""
-    out = rescale_bones(torch.from_numpy(np.asarray(world, dtype=np.float64))[None],
-                        torch.as_tensor(np.asarray(factors, dtype=np.float64))[None])
+def as_person_np(world: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """as_person for one (T, 17, 3) numpy sequence and (16,) lengths; float64."""
+    out = as_person(torch.from_numpy(np.asarray(world, dtype=np.float64))[None],
+                    torch.as_tensor(np.asarray(lengths, dtype=np.float64))[None])
     return out[0].numpy()

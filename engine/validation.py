@@ -6,10 +6,10 @@ from the 4 real cameras. With `robustness=True` also, on the same clips and came
 - `val_p1_virtual_mm`: clean 2D from random virtual cameras (virtual_p=1), scored in that camera's frame.
 With `virtual_subjects=True` (or `robustness`) also, on the same clips and the real cameras, clean 2D:
 - `val_p1_virtual_subject_mm` / `val_p1_virtual_subject_depth_only_mm`: the clips re-proportioned as one of 8
-  fixed virtual people (engine/bone_aug.virtual_subjects: size and bone-group lengths), person (clip x 4 + slot)
-  mod 8. The held-out takes are of a training subject, so plain validation cannot see a lifter that has memorised
-  the training people's bone lengths; the test subjects S9/S11 are new people, and this score stands in for them
-  without touching them.
+  fixed virtual people (engine/bone_aug.virtual_subjects: bone lengths around the training people's mean),
+  person (clip x 4 + slot) mod 8. The held-out takes are of a training subject, so plain validation cannot see
+  a lifter that has memorised the training people's bone lengths; the test subjects S9/S11 are new people, and
+  this score stands in for them without touching them.
 All draw their corruption from a generator seeded per (clip, camera slot), so every run, machine size and batch
 split sees the same inputs. Each rank scores its share of the clips; the sums are all-reduced.
 """
@@ -94,7 +94,7 @@ def _score_corrupted(model, val: ClipSet, bank: CameraBank, mine: torch.Tensor, 
                 world, subj = val.world[clip:clip + 1], val.subject[clip:clip + 1]
                 if people is not None:
                     person = (clip * 4 + cam_i) % len(people)
-                    world = bone_aug.rescale_bones(world, people[person:person + 1])
+                    world = bone_aug.as_person(world, people[person:person + 1])
                 cams = pick_cameras(world, subj, torch.full_like(subj, cam_i), bank, gen, float(kind == "virtual"))
                 x, y = render_batch(world, cams, gen, flip_p=0, noise_p=1.0 if kind == "noisy" else 0.0)
                 xs.append(x)

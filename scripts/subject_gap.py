@@ -46,10 +46,10 @@ def score_rows(predict, frames: int, *, subjects=SUBJECTS, virtual: bool = True,
     held_out = {k: v for k, v in h36m.load_poses([VALIDATION_SUBJECT]).items() if is_validation_key(k)}
     add(f"{VALIDATION_SUBJECT} held-out", subjects=(VALIDATION_SUBJECT,), poses=held_out)
     if virtual:
-        names, factors = bone_aug.virtual_subjects()
-        for name, f in zip(names, factors.numpy(), strict=True):
+        names, lengths = bone_aug.virtual_subjects()
+        for name, person in zip(names, lengths.numpy(), strict=True):
             # cut before rescaling: the same frames as the plain row, and less work
-            poses = {k: bone_aug.rescale_bones_np(v[:frames_per_sequence or None], f).astype("float32")
+            poses = {k: bone_aug.as_person_np(v[:frames_per_sequence or None], person).astype("float32")
                      for k, v in held_out.items()}
             add(f"virtual {name}", subjects=(VALIDATION_SUBJECT,), poses=poses)
     return rows

@@ -45,6 +45,10 @@ def test_rescaled_bones_are_factor_times_original_constant_in_time_with_directio
     mirror = {b: next(i for i, (c, _) in enumerate(BONES) if c == FLIP_PERM[child]) for b, (child, _) in
               enumerate(BONES)}
     assert torch.equal(factors, factors[:, [mirror[b] for b in range(len(BONES))]])
+    # a virtual person: the clips' motion with that person's bone lengths, whoever performed them
+    person = bone_aug.virtual_subjects()[1][1:2].double()
+    moved = bone_aug.as_person(world, person.expand(len(world), -1))
+    assert torch.allclose(_bones(moved).norm(dim=-1).median(dim=1).values, person.expand(len(world), -1), atol=0.5)
 
 
 def test_factors_stay_in_their_ranges_and_p_picks_the_share_of_clips():
