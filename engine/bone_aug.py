@@ -2,10 +2,10 @@
 
 Human3.6M trains on five people. From 2D alone a bone's depth extent is sqrt(L^2 - projected^2), so a lifter that
 has memorised those five people's bone lengths L mis-estimates depth on anyone else (validation on the training
-subjects' held-out takes scores 6-7 mm better than S9/S11). Here every clip can be re-proportioned before it is
-projected: a global size factor times one factor per symmetric bone group, applied by forward kinematics from the
-pelvis, so each bone keeps its direction on every frame, the root keeps its trajectory, and the lengths stay
-constant in time (the same factors for all frames of a clip).
+subjects' held-out takes scores 6.5-8.6 mm better than S9/S11, depth only). Here every clip can be
+re-proportioned before it is projected: a global size factor times one factor per symmetric bone group, applied
+by forward kinematics from the pelvis, so each bone keeps its direction on every frame, the root keeps its
+trajectory, and the lengths stay constant in time (the same factors for all frames of a clip).
 
 Ranges come from the training subjects only (S1 S5 S6 S7 S8, median lengths from poses3d_17j.npz): their
 statures span 0.97-1.05 of the mean, and after dividing out stature the groups span about +-3 % (thigh, shin,
