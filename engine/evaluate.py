@@ -64,15 +64,17 @@ def load_predictor(checkpoint: Path, backend: str, device: str):
 
 def evaluate(predict, frames: int, *, subjects=h36m.TEST_SUBJECTS, noise_seed: int = 0, max_sequences: int = 0,
              flip: bool = True, batch: int = 64, cameras: tuple[int, ...] = (0, 1, 2, 3),
-             frames_per_sequence: int = 0) -> dict:
+             frames_per_sequence: int = 0, poses: dict[str, np.ndarray] | None = None, noisy: bool = True) -> dict:
     """Scores per action and averaged. `cameras`, `frames_per_sequence` and `max_sequences` select a subset
-    (for CPU runs); the report records the selection."""
+    (for CPU runs); the report records the selection. `poses` replaces the subjects' sequences (same keys and
+    layout as h36m.load_poses, e.g. re-proportioned ones: scripts/subject_gap.py); `noisy=False` skips the
+    noisy-2D pass (half the time; no p1_noisy / p2_noisy)."""
     import torch
 
     from .train_data import NoiseModel
 
     cams = h36m.load_cameras()
-    poses = h36m.load_poses(subjects)
+    poses = h36m.load_poses(subjects) if poses is None else poses
     keys = list(poses)[: max_sequences or None]
     sums = defaultdict(lambda: defaultdict(float))
     counts = defaultdict(int)
@@ -87,25 +89,28 @@ def evaluate(predict, frames: int, *, subjects=h36m.TEST_SUBJECTS, noise_seed: i
             uv = cam.project(world)
             x = normalize_2d(uv, cam.width, cam.height)
             clips_clean.append(x)
-            clips_noisy.append(noise.apply(torch.from_numpy(x[None]), gen)[0].numpy())
+            if noisy:
+                clips_noisy.append(noise.apply(torch.from_numpy(x[None]), gen)[0].numpy())
             truth.append((cam, cam_pts, uv))
         preds = predict_sequences(predict, clips_clean + clips_noisy, frames, frames, flip=flip, batch=batch)
         n_cams = len(truth)
-        for (cam, cam_pts, uv), x, pred, pred_noisy in zip(truth, clips_clean, preds[:n_cams], preds[n_cams:],
+        noisy_preds = preds[n_cams:] if noisy else [None] * n_cams
+        for (cam, cam_pts, uv), x, pred, pred_noisy in zip(truth, clips_clean, preds[:n_cams], noisy_preds,
                                                           strict=True):
             gt = cam_pts - cam_pts[:, :1]
             root_uv, root_z = uv[:, 0], cam_pts[:, 0, 2]
             full = to_camera_mm_exact(pred, root_uv, root_z, cam)
             depth_only = to_camera_mm_exact(np.concatenate([x - x[:, :1], pred[..., 2:]], -1), root_uv, root_z, cam)
-            noisy = to_camera_mm_exact(pred_noisy, root_uv, root_z, cam)
             n = len(gt)
             err = {
                 "p1_depth_only": np.linalg.norm(depth_only - gt, axis=-1).mean(-1),
                 "p1_full": np.linalg.norm(full - gt, axis=-1).mean(-1),
                 "p2_full": np.linalg.norm(procrustes_align(full, gt) - gt, axis=-1).mean(-1),
-                "p1_noisy": np.linalg.norm(noisy - gt, axis=-1).mean(-1),
-                "p2_noisy": np.linalg.norm(procrustes_align(noisy, gt) - gt, axis=-1).mean(-1),
             }
+            if noisy:
+                noisy_mm = to_camera_mm_exact(pred_noisy, root_uv, root_z, cam)
+                err["p1_noisy"] = np.linalg.norm(noisy_mm - gt, axis=-1).mean(-1)
+                err["p2_noisy"] = np.linalg.norm(procrustes_align(noisy_mm, gt) - gt, axis=-1).mean(-1)
             accel = np.linalg.norm(np.diff(full, 2, axis=0) - np.diff(gt, 2, axis=0), axis=-1).mean(-1)
             for name, e in err.items():
                 sums[action][name] += float(e.sum())

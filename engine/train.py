@@ -67,6 +67,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--virtual-p", type=float, default=0.5, help="share of clips seen by a virtual camera")
     ap.add_argument("--noise-p", type=float, default=0.5, help="share of clips with detector-like 2D noise")
     ap.add_argument("--flip-p", type=float, default=0.5)
+    ap.add_argument("--bone-aug", type=float, default=0.0,
+                    help="share of clips re-proportioned (global size and per-bone-group lengths, engine/bone_aug.py) "
+                         "before projection: new people's bone lengths")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     ap.add_argument("--deform-impl", default="auto", choices=DEFORM_IMPLS,
                     help="deformable conv implementation (same result; speed differs, see scripts/check_gpu.py)")
@@ -85,7 +88,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--val-stride", type=int, default=0, help="validation clip stride (default: clip length)")
     ap.add_argument("--val-max-clips", type=int, default=0)
     ap.add_argument("--val-robustness", action="store_true",
-                    help="validation also scores noisy 2D and virtual cameras (3x the time; see engine/validation.py)")
+                    help="validation also scores noisy 2D, virtual cameras and virtual subjects (4x the time; see "
+                         "engine/validation.py)")
+    ap.add_argument("--val-virtual-subjects", action="store_true",
+                    help="validation also scores the held-out takes re-proportioned as 8 fixed virtual people "
+                         "(val_p1_virtual_subject_mm, ..._depth_only_mm: 2x the time), the stand-in for new subjects")
     ap.add_argument("--no-val", action="store_true",
                     help="no validation at epoch ends (short ablation runs, scored afterwards by `engine validate`)")
     return ap.parse_args(argv)
@@ -172,7 +179,8 @@ class Trainer:
                 for g in self.opt.param_groups:
                     g["lr"] = epoch_lr * warm
                 x, y = make_batch(self.train.world[clip], self.train.subject[clip], cam, self.bank, batch_gen,
-                                  virtual_p=args.virtual_p, flip_p=args.flip_p, noise_p=args.noise_p)
+                                  virtual_p=args.virtual_p, flip_p=args.flip_p, noise_p=args.noise_p,
+                                  bone_aug_p=args.bone_aug)
                 with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=args.bf16):
                     pred = self.ddp(x)
                 loss, _ = lifting_loss(pred.float(), y)
@@ -205,7 +213,8 @@ class Trainer:
                 break
             self.epoch += 1
             self.epoch_samples = 0
-            metrics = {} if args.no_val else self.validate(robustness=args.val_robustness)
+            metrics = {} if args.no_val else self.validate(robustness=args.val_robustness,
+                                                           virtual_subjects=args.val_virtual_subjects)
             if metrics and self.ema is not None:  # the raw weights too, so a log shows what the average buys
                 raw = validate(self.model, self.val, self.bank, bf16=args.bf16)
                 metrics.update({f"{k.removesuffix('_mm')}_raw_mm": v for k, v in raw.items()})
@@ -226,11 +235,13 @@ class Trainer:
         if self.distributed:
             dist.destroy_process_group()
 
-    def validate(self, robustness: bool = False) -> dict:
+    def validate(self, robustness: bool = False, virtual_subjects: bool = False) -> dict:
         """P1 in mm on held-out training-subject takes, ground-truth 2D from the 4 real cameras, exact mm; with
-        `robustness`, also with noisy 2D and from virtual cameras (engine/validation.py)."""
+        `robustness`, also with noisy 2D, from virtual cameras and of virtual subjects; with `virtual_subjects`,
+        the last alone (engine/validation.py)."""
         model = self.ema.module if self.ema is not None else self.model
-        return validate(model, self.val, self.bank, bf16=self.args.bf16, robustness=robustness)
+        return validate(model, self.val, self.bank, bf16=self.args.bf16, robustness=robustness,
+                        virtual_subjects=virtual_subjects)
 
     def save(self, name: str) -> None:
         if self.rank != 0:

@@ -14,6 +14,7 @@ import numpy as np
 import torch
 
 from . import h36m
+from .bone_aug import augment_bones
 from .skeleton import FLIP_PERM
 
 VALIDATION_SUBJECT = "S8"  # its second takes ("S8/Walking 1" ...) are held out for checkpoint selection
@@ -249,8 +250,10 @@ def render_batch(world: torch.Tensor, cams: BatchCameras, gen: torch.Generator, 
 
 def make_batch(world: torch.Tensor, subject: torch.Tensor, cam_index: torch.Tensor, bank: CameraBank,
                gen: torch.Generator, *, virtual_p: float = 0.5, flip_p: float = 0.5, noise_p: float = 0.5,
-               noise: NoiseModel | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+               noise: NoiseModel | None = None, bone_aug_p: float = 0.0) -> tuple[torch.Tensor, torch.Tensor]:
     """World clips (B, T, 17, 3) -> normalised 2D inputs (B, T, 17, 2) and root-relative 2.5D targets (B, T, 17, 3).
-    `pick_cameras` then `render_batch`, drawing from `gen` in that order."""
+    Bone-length augmentation (share `bone_aug_p`, engine/bone_aug.py), `pick_cameras`, then `render_batch`, drawing
+    from `gen` in that order (bone_aug_p=0 draws nothing)."""
+    world = augment_bones(world, gen, bone_aug_p)  # before the cameras: virtual ones frame the re-proportioned body
     cams = pick_cameras(world, subject, cam_index, bank, gen, virtual_p)
     return render_batch(world, cams, gen, flip_p=flip_p, noise_p=noise_p, noise=noise)

@@ -1,8 +1,9 @@
 """`python -m engine validate WEIGHTS [WEIGHTS ...]`: validation P1 (mm) of checkpoints (.pt) or weights (.npz).
 
 One process, on CUDA when there is one, else CPU. Prints (and with --json writes) one JSON object: name ->
-{val_p1_mm, val_p1_depth_only_mm, val_p1_noisy_mm, val_p1_virtual_mm, epoch, step, weights, clips, val_seconds};
-`--gt-only` keeps the first two (the metrics training logs each epoch). See engine/validation.py.
+{val_p1_mm, val_p1_depth_only_mm, val_p1_noisy_mm, val_p1_virtual_mm, val_p1_virtual_subject_mm,
+val_p1_virtual_subject_depth_only_mm, epoch, step, weights, clips, val_seconds}; `--gt-only` keeps the first two
+(the metrics training logs each epoch by default). See engine/validation.py.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("weights", type=Path, nargs="+", help="training checkpoints (.pt) or weights files (.npz)")
     ap.add_argument("--names", help="comma-separated names for the results (default: the paths)")
     ap.add_argument("--json", type=Path, help="also write the results here")
-    ap.add_argument("--gt-only", action="store_true", help="only the ground-truth 2D metrics (a third of the time)")
+    ap.add_argument("--gt-only", action="store_true", help="only the ground-truth 2D metrics (a quarter of the time)")
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     ap.add_argument("--deform-impl", default="auto", choices=DEFORM_IMPLS)
     ap.add_argument("--device", default="", help="cuda, cpu, ... (default: cuda when available)")

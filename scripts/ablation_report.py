@@ -13,9 +13,15 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-VARIANT_FLAGS = {"all": "", "no_flip": "--flip-p 0", "no_noise": "--noise-p 0", "no_virtual": "--virtual-p 0"}
+# must match gpu_ablate.sh's flags; bone_aug adds an augmentation rather than removing one (not run by default)
+VARIANT_FLAGS = {"all": "", "no_flip": "--flip-p 0", "no_noise": "--noise-p 0", "no_virtual": "--virtual-p 0",
+                 "bone_aug": "--bone-aug 0.5"}
 COLUMNS = (("val_p1_mm", "GT-2D P1"), ("val_p1_depth_only_mm", "depth only"), ("val_p1_noisy_mm", "noisy-2D P1"),
-           ("val_p1_virtual_mm", "virtual-camera P1"))
+           ("val_p1_virtual_mm", "virtual-camera P1"), ("val_p1_virtual_subject_mm", "virtual-subject P1"),
+           ("val_p1_virtual_subject_depth_only_mm", "virtual-subject depth only"))
+# (title, condition, its baseline): what each condition costs over clean ground-truth 2D of the real people
+GAPS = (("noisy - GT", "val_p1_noisy_mm", "val_p1_mm"), ("virtual - GT", "val_p1_virtual_mm", "val_p1_mm"),
+        ("subject - GT depth only", "val_p1_virtual_subject_depth_only_mm", "val_p1_depth_only_mm"))
 
 PROTOCOL = """\
 Protocol: short fine-tunes from one checkpoint ({start}, epoch {epoch}), one per variant, each {steps} steps
@@ -23,7 +29,8 @@ Protocol: short fine-tunes from one checkpoint ({start}, epoch {epoch}), one per
 switched off differs (`all` keeps horizontal flips, detector-like 2D noise and virtual cameras at 0.5 each). Every
 run and the start itself are scored on the held-out S8 takes (4 camera slots each, mm, root-relative): with
 ground-truth 2D from the real cameras (full 3D and depth only), with that 2D corrupted by the training noise model
-on every clip, and with clean 2D from random virtual cameras (fixed seeds: every checkpoint sees the same inputs).
+on every clip, with clean 2D from random virtual cameras, and with the clips re-proportioned as 8 fixed virtual
+people (engine/bone_aug.py; the stand-in for new subjects) (fixed seeds: every checkpoint sees the same inputs).
 This measures what each augmentation trades between these conditions over a short fine-tune of an already trained
 model, not what it buys from scratch: a from-scratch ablation would need a full training run per variant. Card:
 {card}."""
@@ -34,16 +41,15 @@ def _fmt(value) -> str:
 
 
 def markdown_table(data: dict) -> str:
-    """Variant rows: the four P1 columns (mm), steps and wall seconds of the fine-tune."""
-    head = ("| variant | " + " | ".join(title for _, title in COLUMNS)
-            + " | noisy - GT | virtual - GT | steps | seconds |")
-    rows = [head, "|" + "---|" * (len(COLUMNS) + 5)]
+    """Variant rows: the P1 columns (mm), the robustness gaps, steps and wall seconds of the fine-tune."""
+    head = ("| variant | " + " | ".join(title for _, title in COLUMNS) + " | "
+            + " | ".join(title for title, _, _ in GAPS) + " | steps | seconds |")
+    rows = [head, "|" + "---|" * (len(COLUMNS) + len(GAPS) + 3)]
     for name, r in data["variants"].items():
         cells = [_fmt(r.get(key)) for key, _ in COLUMNS]
-        # the robustness gaps: what each condition costs over clean ground-truth 2D from the real cameras
-        for key in ("val_p1_noisy_mm", "val_p1_virtual_mm"):
-            both = isinstance(r.get(key), (int, float)) and isinstance(r.get("val_p1_mm"), (int, float))
-            cells.append(_fmt(r[key] - r["val_p1_mm"]) if both else "-")
+        for _, key, base in GAPS:
+            both = isinstance(r.get(key), (int, float)) and isinstance(r.get(base), (int, float))
+            cells.append(_fmt(r[key] - r[base]) if both else "-")
         rows.append(f"| {name} | " + " | ".join(cells) + f" | {r.get('steps', '-')} | {_fmt(r.get('seconds'))} |")
     return "\n".join(rows)
 
@@ -53,7 +59,7 @@ def markdown_report(data: dict) -> str:
     notes = "".join(f"- {note}\n" for note in data.get("notes", []))
     return ("# Augmentation ablation\n\n" + markdown_table(data) + "\n\nP1 in mm on validation (lower is better); "
             "`start` is the checkpoint every run began from; the gap columns are each condition's P1 minus the "
-            "GT-2D P1.\n\n"
+            "GT-2D P1 (the virtual subjects' depth-only P1 minus the real people's).\n\n"
             + PROTOCOL.format(start=Path(data["start_checkpoint"]).name, epoch=start.get("epoch", "?"),
                               steps=data["steps"], card=data["card"], train_args=data.get("train_args", "?")) + "\n"
             + (f"\n## Reading\n\n{notes}" if notes else ""))

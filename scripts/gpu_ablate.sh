@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # Augmentation ablation: short fine-tunes from one checkpoint, one variant per GPU in parallel (one process each,
 # not torchrun), equal steps and seed, then every run's last.pt and the start itself scored on validation with
-# ground-truth 2D, noisy 2D and virtual cameras (`python -m engine validate`).
+# ground-truth 2D, noisy 2D, virtual cameras and virtual subjects (`python -m engine validate`).
 #
 # Usage (repo root, PYTHONPATH and SASMAMBA_SHARED exported):
 #   bash scripts/gpu_ablate.sh START.pt|START.npz STEPS RUNDIR [extra train args, e.g. --lr-decay 0.98]
 # Writes RUNDIR/VARIANT/{last.pt,stdout.log,seconds}, RUNDIR/val_GPU.{json,log}; and under ${OUT:-RUNDIR} only
 # ablation.json and ablate_log.txt (a device call returns at most 8 files). Prints a markdown table.
 # Env: DEFORM_IMPL (default auto), ABLATE_DEVICE=cpu (variants one after another on CPU, fp32: the tests),
-# ABLATE_VARIANTS (default "all no_flip no_noise no_virtual"), VAL_ARGS (extra `engine validate` args),
-# PYTHON (default python3).
+# ABLATE_VARIANTS (default "all no_flip no_noise no_virtual"; also bone_aug: --bone-aug 0.5),
+# VAL_ARGS (extra `engine validate` args), PYTHON (default python3).
 set -uo pipefail
 cd "$(dirname "$0")/.."
 start="$1"; steps="$2"; rundir="$3"; shift 3
@@ -18,7 +18,9 @@ py="${PYTHON:-python3}"
 deform="${DEFORM_IMPL:-auto}"
 read -r -a variants <<< "${ABLATE_VARIANTS:-all no_flip no_noise no_virtual}"
 base=(--seed 0 --batch 16 --lr 7e-4)  # every variant's training arguments (the report quotes them)
-declare -A flags=([all]="" [no_flip]="--flip-p 0" [no_noise]="--noise-p 0" [no_virtual]="--virtual-p 0")
+# as scripts/ablation_report.py's VARIANT_FLAGS; bone_aug only when ABLATE_VARIANTS names it
+declare -A flags=([all]="" [no_flip]="--flip-p 0" [no_noise]="--noise-p 0" [no_virtual]="--virtual-p 0"
+                  [bone_aug]="--bone-aug 0.5")
 export PYTHONUNBUFFERED=1
 mkdir -p "$rundir" "$out"
 log="$out/ablate_log.txt"

@@ -38,7 +38,8 @@ def test_robustness_validation_adds_two_fixed_scores_and_leaves_the_default_ones
     trainer = Trainer(parse_args([*TINY, "--out", str(tmp_path)]))
     default = trainer.validate()
     robust = trainer.validate(robustness=True)
-    assert list(robust) == ["val_p1_mm", "val_p1_depth_only_mm", "val_p1_noisy_mm", "val_p1_virtual_mm"]
+    assert list(robust) == ["val_p1_mm", "val_p1_depth_only_mm", "val_p1_noisy_mm", "val_p1_virtual_mm",
+                            "val_p1_virtual_subject_mm", "val_p1_virtual_subject_depth_only_mm"]
     assert all(math.isfinite(v) and v > 0 for v in robust.values())
     assert {k: robust[k] for k in default} == default
     assert trainer.validate(robustness=True) == robust  # same corruption every time
@@ -47,9 +48,10 @@ def test_robustness_validation_adds_two_fixed_scores_and_leaves_the_default_ones
     # each clip's corruption is its own: scoring the clips in two shares (two ranks) sums to scoring them at once
     model, val, bank = trainer.model.eval(), trainer.val, trainer.bank
     with torch.no_grad():
-        whole = _score_corrupted(model, val, bank, torch.arange(3), False, virtual=True)
-        parts = [_score_corrupted(model, val, bank, torch.arange(r, 3, 2), False, virtual=True) for r in (0, 1)]
-    assert abs(whole[0] - parts[0][0] - parts[1][0]) < 1e-6 * whole[0] and whole[1] == parts[0][1] + parts[1][1]
+        for kind in ("virtual", "subject"):
+            whole = _score_corrupted(model, val, bank, torch.arange(3), False, kind=kind)
+            parts = [_score_corrupted(model, val, bank, torch.arange(r, 3, 2), False, kind=kind) for r in (0, 1)]
+            assert all(abs(whole[i] - parts[0][i] - parts[1][i]) < 1e-6 * whole[i] for i in range(3)), kind
 
 
 def test_ablation_script_on_cpu_fine_tunes_each_variant_from_the_checkpoint_and_scores_all(tmp_path, h36m_dir):
@@ -67,7 +69,8 @@ def test_ablation_script_on_cpu_fine_tunes_each_variant_from_the_checkpoint_and_
     data = json.loads((out / "ablation.json").read_text())
     assert list(data["variants"]) == ["start", "all", "no_flip", "no_noise", "no_virtual"]
     for name, entry in data["variants"].items():
-        assert all(math.isfinite(entry[k]) for k in ("val_p1_mm", "val_p1_noisy_mm", "val_p1_virtual_mm")), name
+        assert all(math.isfinite(entry[k]) for k in ("val_p1_mm", "val_p1_noisy_mm", "val_p1_virtual_mm",
+                                                     "val_p1_virtual_subject_depth_only_mm")), name
         assert entry["steps"] == (0 if name == "start" else 2)
     assert data["variants"]["all"]["step"] == 7 and data["card"] == "cpu"
     assert data["train_args"] == " ".join(["--seed", "0", "--batch", "16", "--lr", "7e-4", *cmd[5:]])  # as run
@@ -82,9 +85,9 @@ def test_ablation_script_on_cpu_fine_tunes_each_variant_from_the_checkpoint_and_
                          str(report)], capture_output=True, text=True, env=ENV_1_THREAD, cwd=PROJECT_ROOT, timeout=60)
     assert md.returncode == 0, md.stderr
     text = report.read_text()
-    assert ("| variant | GT-2D P1 | depth only | noisy-2D P1 | virtual-camera P1 | noisy - GT | virtual - GT | steps |"
-            in text)
+    assert ("| variant | GT-2D P1 | depth only | noisy-2D P1 | virtual-camera P1 | virtual-subject P1 | "
+            "virtual-subject depth only | noisy - GT | virtual - GT | subject - GT depth only | steps |" in text)
     run_all = data["variants"]["all"]
     row = next(line for line in text.splitlines() if line.startswith("| all |")).split(" | ")
-    assert row[5] == f"{run_all['val_p1_noisy_mm'] - run_all['val_p1_mm']:.1f}"  # the noisy-2D gap, in mm
+    assert row[7] == f"{run_all['val_p1_noisy_mm'] - run_all['val_p1_mm']:.1f}"  # the noisy-2D gap, in mm
     assert "not what it buys from scratch" in " ".join(text.split())
