@@ -1,5 +1,6 @@
-"""engine/triton_scan.py's kernel under Triton's CPU interpreter, against the model's own torch scan paths. Skipped
-where triton is not installed (the usual case: the CPU suite and Blender have none)."""
+"""engine/triton_scan.py's kernels under Triton's CPU interpreter: the stride scan against the model's own torch
+scan paths, the deformable conv against engine/deform_conv.py's reference. Skipped where triton is not installed
+(the usual case: the CPU suite and Blender have none)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,11 @@ import os
 
 import pytest
 import torch
+import torch.nn.functional as F
 
 from engine import triton_scan
 from engine.config import SasMambaConfig
+from engine.deform_conv import deform_conv2d_depthwise
 from engine.model import SasMamba, StrideSSM
 
 if not torch.cuda.is_available():  # the interpreter is chosen when triton is first imported, so before that
@@ -43,6 +46,57 @@ def test_stride_scan_matches_time_major(interpreted, atomic, prefetch):
                                     module.dt_proj_bias.view(4, di).to(dev), module.D.view(4, di).to(dev),
                                     atomic=atomic, block_d=32, prefetch=prefetch).cpu()
     assert float((y - ref).abs().max() / ref.abs().max()) < 1e-5
+
+
+def _deform_case(offsets: str, b: int = 2, h: int = 5, w: int = 7, c: int = 48, k: int = 3, seed: int = 0):
+    """x (b, H, W, c) as a channel slice of a wider tensor (as in_proj's output is read), offsets (b, H, W, 2 k^2)
+    as a permuted view of an NCHW tensor (as offset_conv's may be), weight, bias."""
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(b, h, w, 2 * c, generator=g)[..., :c]
+    shape = (b, 2 * k * k, h, w)
+    if offsets == "integer":  # whole-cell shifts: bilinear weights 0 and 1, neighbours on and past the edges
+        off = torch.randint(-3, 4, shape, generator=g).float()
+    else:
+        off = torch.randn(shape, generator=g) * 2.5
+    if offsets == "far":  # far outside the grid, both ways, some beyond any integer conversion
+        far = torch.tensor([1e4, -1e4, 3.5e9, -1e12, 3e38, 250.5])
+        off.view(-1)[torch.randperm(off.numel(), generator=g)[:60]] = far.repeat(10)
+    weight, bias = torch.randn(c, 1, k, k, generator=g), torch.randn(c, generator=g)
+    return x, off.permute(0, 2, 3, 1), weight, bias
+
+
+def _deform_reference(x, off, weight, bias):
+    return deform_conv2d_depthwise(x.permute(0, 3, 1, 2), off.permute(0, 3, 1, 2), weight, bias).permute(0, 2, 3, 1)
+
+
+@pytest.mark.parametrize(("offsets", "shape", "settings"), [
+    ("fraction", {}, {"block_c": 32}),  # 48 channels in blocks of 32: a partial channel block
+    ("integer", {}, {"block_c": 32}),
+    ("far", {}, {}),
+    ("fraction", {"b": 1, "h": 3, "w": 1, "c": 5}, {}),  # one joint, 5 channels
+    ("fraction", {"h": 9, "w": 4, "k": 5, "c": 24}, {"block_p": 8, "unroll": 3}),  # 5 x 5 taps, unrolled loop
+])
+def test_deform_conv_matches_reference(interpreted, offsets, shape, settings):
+    x, off, weight, bias = _deform_case(offsets, **shape)
+    ref = _deform_reference(x, off, weight, bias)
+    dev = interpreted
+    y = triton_scan.deform_conv_depthwise(x.to(dev), off.to(dev), weight.to(dev), bias.to(dev), **settings).cpu()
+    assert y.shape == ref.shape and y.is_contiguous()
+    assert float((y - ref).abs().max() / ref.abs().max()) < 1e-5
+
+
+def test_deform_conv_silu_no_bias_and_bf16(interpreted):
+    """silu folded in; no bias; bf16 inputs (as under autocast) give bf16 within its rounding of an fp32 result."""
+    x, off, weight, _ = _deform_case("fraction", seed=1)
+    dev = interpreted
+    ref = F.silu(_deform_reference(x, off, weight, None))
+    y = triton_scan.deform_conv_depthwise(x.to(dev), off.to(dev), weight.to(dev), None, silu=True).cpu()
+    assert float((y - ref).abs().max() / ref.abs().max()) < 1e-5
+    xb, offb = x.to(torch.bfloat16), off.to(torch.bfloat16)
+    ref = F.silu(_deform_reference(xb.float(), offb.float(), weight, None))
+    y = triton_scan.deform_conv_depthwise(xb.to(dev), offb.to(dev), weight.to(dev), None, silu=True).cpu()
+    assert y.dtype == torch.bfloat16
+    assert float((y.float() - ref).abs().max() / ref.abs().max()) < 2**-7
 
 
 def test_model_forward_matches_reference_scan(interpreted):
