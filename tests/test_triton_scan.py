@@ -99,10 +99,17 @@ def test_deform_conv_silu_no_bias_and_bf16(interpreted):
     assert float((y.float() - ref).abs().max() / ref.abs().max()) < 2**-7
 
 
-def test_model_forward_matches_reference_scan(interpreted):
-    """A whole (tiny) model: the Triton inference path against the differentiable path with the reference loop."""
+def test_model_forward_matches_reference_scan(interpreted, monkeypatch):
+    """A whole (tiny) model: the Triton inference path (the Triton scan and deformable conv) against the
+    differentiable path with the reference loop; then with the module's own deformable conv (the bench's A/B)."""
+    calls = []
+    kernel = triton_scan.deform_conv_depthwise
+    monkeypatch.setattr(triton_scan, "deform_conv_depthwise", lambda *a, **kw: calls.append(1) or kernel(*a, **kw))
     torch.manual_seed(0)
     model = SasMamba("sasmamba-tiny").eval()
+    for block in model.modules():  # learned offsets are not zero: make the sampling points fractional
+        if isinstance(block, StrideSSM):
+            torch.nn.init.normal_(block.offset_conv.weight, std=0.2)
     x = torch.randn(1, 9, 17, 2)
     with torch.no_grad():
         model.set_scan_backend("reference")
@@ -110,5 +117,37 @@ def test_model_forward_matches_reference_scan(interpreted):
         model.set_scan_backend("triton")
         model.to(interpreted)
         y = model(x.to(interpreted))
-    assert float((y.cpu() - ref).abs().max() / ref.abs().max()) < 1e-5
+        assert len(calls) == 2 * model.cfg.depth
+        model.set_deform_impl("gather")
+        y_own = model(x.to(interpreted))
+        assert len(calls) == 2 * model.cfg.depth
+    for out in (y, y_own):
+        assert float((out.cpu() - ref).abs().max() / ref.abs().max()) < 1e-5
+
+
+def test_deform_kernel_failure_falls_back(interpreted, monkeypatch, caplog):
+    """A deformable conv kernel that fails at run time is switched off with one warning, the scan kernel kept;
+    asked for by name (scan backend "triton"), the error is raised."""
+    monkeypatch.setattr(triton_scan, "_failure", [])
+    monkeypatch.setattr(triton_scan, "_deform_failure", [])
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("no ptxas")
+
+    torch.manual_seed(0)
+    module = StrideSSM(SasMambaConfig(dim=16, depth=1, frames=9)).eval().to(interpreted)
+    x = torch.randn(1, 5, 17, 16, device=interpreted)
+    with torch.no_grad():
+        ref = module.forward_triton_inference(x)
+        monkeypatch.setattr(triton_scan, "deform_conv_depthwise", broken)
+        module.scan_backend = "triton"
+        with pytest.raises(RuntimeError, match="no ptxas"):
+            module.forward_triton_inference(x)
+        module.scan_backend = "auto"
+        y = module.forward_triton_inference(x)
+        module.forward_triton_inference(x)
+    assert float((y - ref).abs().max() / ref.abs().max()) < 1e-5
+    assert not triton_scan.deform_enabled() and triton_scan.enabled()
+    assert [r.getMessage() for r in caplog.records] == [
+        "Triton deformable conv disabled, using the model's own: RuntimeError: no ptxas"]
 
