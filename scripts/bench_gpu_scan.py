@@ -252,7 +252,7 @@ def time_deform(bench: Bench, model: SasMamba, dev: torch.device, batch: int, va
                                                     enabled=xi.dtype == torch.bfloat16):
             return ssm.conv(xi.permute(0, 3, 1, 2), offset)
 
-    def triton(xi: torch.Tensor, offset: torch.Tensor, **settings) -> torch.Tensor:
+    def kernel(xi: torch.Tensor, offset: torch.Tensor, **settings) -> torch.Tensor:
         with torch.inference_mode():
             return triton_scan.deform_conv_depthwise(xi, offset.permute(0, 2, 3, 1), ssm.conv.weight, ssm.conv.bias,
                                                      **settings)
@@ -261,7 +261,7 @@ def time_deform(bench: Bench, model: SasMamba, dev: torch.device, batch: int, va
         report = {"own": impl}
         for name, bf16 in (("bf16", True), ("fp32", False)) if dev.type == "cuda" else (("fp32", False),):
             xi, offset = inputs(bf16)
-            a, b = triton(xi, offset).float(), own(xi, offset).permute(0, 2, 3, 1).float()
+            a, b = kernel(xi, offset).float(), own(xi, offset).permute(0, 2, 3, 1).float()
             report.update({f"{name}_max_abs": float((a - b).abs().max()), f"{name}_max_rel": max_rel(a, b),
                            f"{name}_max_abs_value": float(b.abs().max())})
         return report
@@ -280,7 +280,7 @@ def time_deform(bench: Bench, model: SasMamba, dev: torch.device, batch: int, va
             shown = {**triton_scan.DEFORM_DEFAULTS, **settings}
             name = (f"deform_batch{batch}_triton_{'default_' if v is None else ''}p{shown['block_p']}"
                     f"_w{shown['num_warps']}_u{shown['unroll']}")
-            bench.measure(name, lambda settings=settings: timing(lambda xi, off: triton(xi, off, **settings)))
+            bench.measure(name, lambda settings=settings: timing(lambda xi, off: kernel(xi, off, **settings)))
     finally:
         ssm.conv.impl = "auto"
 
