@@ -167,7 +167,9 @@ class _TorchPredictor:
         """One batch on CUDA, bf16 autocast unless fp32 was asked for. No CUDA graph replay: a captured forward
         gave wrong poses on the GPU machine (session 5: regression P1 416 mm against 24.3 plain, with either scan).
         Not explained yet; the first suspect is torchvision's deformable conv, which launches its kernels without a
-        stream argument (the legacy default stream), so a capture on another stream would miss them."""
+        stream argument (the legacy default stream), so a capture on another stream would miss them; the Triton path
+        now has a deformable conv of its own, and scripts/bench_gpu_scan.py's graph_max_abs with each conv is the
+        test."""
         torch = self.torch
         with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
             xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)

@@ -166,11 +166,10 @@ class StrideSSM(nn.Module):
     def forward_triton_inference(self, x: torch.Tensor) -> torch.Tensor:
         """`forward` without autograd through engine/triton_scan.py (CUDA, or CPU under TRITON_INTERPRET=1): the
         CPU inference path's layout (channels last, the four orders read in place from the grid) with the model's
-        own deformable conv, so the GPU runs cuDNN / the chosen deform implementation for it."""
+        own offset conv (cuDNN) and engine/triton_scan.py's deformable conv (`_deform_silu`)."""
         di, k = self.cfg.d_inner, self.cfg.directions
         xi, z = self.in_proj(x).chunk(2, dim=-1)  # (b, T, J, di) each
-        xp = xi.permute(0, 3, 1, 2)  # (b, di, T, J)
-        xc = F.silu(self.conv(xp, self.offset_conv(xp))).permute(0, 2, 3, 1).contiguous()  # (b, T, J, di)
+        xc = self._deform_silu(xi)  # (b, T, J, di)
         xa = torch.matmul(self.anchor_sum.to(xc.dtype), xc)  # xc plus its stride-2/3 group anchors per joint
         b, t, j, _ = xc.shape
         w = self.x_proj_weight.to(xc.dtype)  # (K, R + 2N, di)
@@ -180,6 +179,26 @@ class StrideSSM(nn.Module):
         ys = triton_scan.stride_scan(xa, xc, proj_a, proj_c, A, self.dt_proj_weight.transpose(1, 2),
                                      self.dt_proj_bias.view(k, di), self.D.view(k, di))
         return self.out_proj(self.out_norm(ys) * F.silu(z))
+
+    def _deform_silu(self, xi: torch.Tensor) -> torch.Tensor:
+        """silu of the deformable conv of channels-last xi (b, T, J, di): (b, T, J, di) contiguous, xi's dtype.
+
+        The Triton kernel reads xi where in_proj left it and the offsets in offset_conv's layout, and folds in the
+        silu: no permuted or dtype copies. The module's own conv (torchvision on CUDA) runs instead where the
+        kernel is off (`triton_scan.deform_enabled`) or another implementation was chosen (`set_deform_impl`, the
+        bench's A/B); a kernel that fails at run time is switched off with one warning, unless the Triton path
+        was asked for by name."""
+        xp = xi.permute(0, 3, 1, 2)  # (b, di, T, J), the convs' image layout
+        offset = self.offset_conv(xp)  # (b, 2 k^2, T, J)
+        if self.conv.impl == "auto" and triton_scan.deform_enabled():
+            try:
+                return triton_scan.deform_conv_depthwise(xi, offset.permute(0, 2, 3, 1), self.conv.weight,
+                                                         self.conv.bias, silu=True)
+            except Exception as exc:  # noqa: BLE001 - a kernel that cannot compile or launch: the module's conv
+                if self.scan_backend == "triton":
+                    raise
+                triton_scan.disable(f"{type(exc).__name__}: {exc}", kernel="deform")
+        return F.silu(self.conv(xp, offset)).permute(0, 2, 3, 1).contiguous()
 
     def _stride_scan_native(self, xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c: torch.Tensor,
                             A: torch.Tensor) -> torch.Tensor:

@@ -1,7 +1,8 @@
-"""The Triton kernel behind engine/triton_scan.py. Imports triton at module level: only triton_scan imports this,
-and only once triton is known to be there (the CPU test suite and Blender have none).
+"""The Triton kernels behind engine/triton_scan.py: the stride scan and the depthwise deformable conv. Imports triton
+at module level: only triton_scan imports this, and only once triton is known to be there (the CPU test suite and
+Blender have none).
 
-See triton_scan.py for what it computes and how programs map onto the work."""
+See triton_scan.py for what they compute and how programs map onto the work."""
 
 from __future__ import annotations
 
@@ -93,3 +94,52 @@ def stride_scan_kernel(xa_ptr, xc_ptr, pa_ptr, pc_ptr, a_ptr, dtw_ptr, dtb_ptr, 
         elif PREFETCH >= 2:
             pos, u, xr, bv, cv = pos1, u1, xr1, bv1, cv1
             pos1, u1, xr1, bv1, cv1 = pos_n, u_n, xr_n, bv_n, cv_n
+
+
+@triton.jit
+def deform_conv_kernel(x_ptr, off_ptr, w_ptr, b_ptr, out_ptr, H, W, C, xs_b, xs_h, xs_w, os_b, os_h, os_w, os_c,
+                       K: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, HAS_BIAS: tl.constexpr,
+                       SILU: tl.constexpr, UNROLL: tl.constexpr):
+    bi = tl.program_id(0)
+    p = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
+    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+    pmask = p < H * W
+    cmask = c < C
+    h = p // W
+    w = p % W
+    x_base = x_ptr + bi.to(tl.int64) * xs_b
+    off_base = off_ptr + bi.to(tl.int64) * os_b + h * os_h + w * os_w
+    if HAS_BIAS:
+        acc = tl.zeros((BLOCK_P, BLOCK_C), tl.float32) + tl.load(b_ptr + c, mask=cmask, other=0.0)[None, :]
+    else:
+        acc = tl.zeros((BLOCK_P, BLOCK_C), tl.float32)
+    # UNROLL taps at a time: unrolling all 9 lets every gather be in flight at once but (ptxas, sm_90, 32 x 128
+    # tiles) needs 255 registers and spills; a rolled loop needs 72-142
+    for t in tl.range(0, K * K, loop_unroll_factor=UNROLL):
+        # the tap's sampling point is shared by every channel: found once per position, then the 4 neighbour rows
+        # are read as whole channel vectors (coalesced), as in engine/native/deform.c
+        py = (h + (t // K - K // 2)).to(tl.float32) + tl.load(off_base + 2 * t * os_c, mask=pmask,
+                                                                 other=0.0).to(tl.float32)
+        px = (w + (t % K - K // 2)).to(tl.float32) + tl.load(off_base + (2 * t + 1) * os_c, mask=pmask,
+                                                                 other=0.0).to(tl.float32)
+        fy = tl.floor(py)
+        fx = tl.floor(px)
+        ly = py - fy  # NaN for a non-finite offset, which then reaches the output as in the reference
+        lx = px - fx
+        # far outside (or not finite): no neighbour inside, and no integer overflow in the conversion
+        y0 = tl.where(tl.abs(fy) < 1e9, fy, -2.0).to(tl.int32)
+        x0 = tl.where(tl.abs(fx) < 1e9, fx, -2.0).to(tl.int32)
+        s = tl.zeros((BLOCK_P, BLOCK_C), tl.float32)
+        for corner in tl.static_range(4):
+            yy = y0 + corner // 2
+            xx = x0 + corner % 2
+            cw = (ly if corner // 2 == 1 else 1.0 - ly) * (lx if corner % 2 == 1 else 1.0 - lx)
+            inside = pmask & (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
+            v = tl.load(x_base + (yy * xs_h + xx * xs_w)[:, None] + c[None, :], mask=inside[:, None] & cmask[None, :],
+                        other=0.0).to(tl.float32)
+            s += v * cw[:, None]
+        acc += s * tl.load(w_ptr + c * (K * K) + t, mask=cmask, other=0.0)[None, :]
+    if SILU:
+        acc = acc * tl.sigmoid(acc)
+    out = out_ptr + (bi.to(tl.int64) * H * W + p)[:, None] * C + c[None, :]
+    tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])

@@ -16,7 +16,12 @@ chosen per call from the batch (`block_d_for`), one warp each.
 It is the default scan for CUDA inference without grad (the model's scan backend "auto") whenever triton imports;
 SASMAMBA_TRITON=0 opts out (mamba-ssm's scan then, else the torch scan). Training keeps mamba-ssm (autograd).
 
-The kernel is in engine/triton_kernels.py, imported on first use: this module imports without triton (the CPU test
+`deform_conv_depthwise` is the model's depthwise deformable conv for the same path (engine/native/deform.c's
+design): one program per (window, block of grid positions, block of channels), each tap's sampling point found once
+per position and its 4 neighbour rows read as channel vectors; the input is read channels-last where in_proj leaves
+it and the offsets in whatever layout offset_conv gives, so no permuted copy is made, and silu can be folded in.
+
+The kernels are in engine/triton_kernels.py, imported on first use: this module imports without triton (the CPU test
 suite and Blender have none).
 """
 
@@ -31,6 +36,11 @@ import torch
 
 # the kernel's settings when a caller passes none; block_d None: `block_d_for` picks it per call
 DEFAULTS = {"atomic": True, "block_d": None, "num_warps": 1, "prefetch": 1}
+# the deformable conv's: grid positions and channels per program (block_c None: the channels' power of two, at most
+# 128), warps, taps unrolled. Not timed on a GPU yet (scripts/bench_gpu_scan.py times others beside these); chosen by
+# ptxas for sm_90 at 128 bf16 channels: 72 registers, no spills (32 positions: 142; all 9 taps unrolled: 109 at 16
+# positions, 255 and spills at 32)
+DEFORM_DEFAULTS = {"block_p": 16, "block_c": None, "num_warps": 4, "unroll": 1}
 BLOCK_D_CHOICES = (32, 64, 128)
 log = logging.getLogger(__name__)
 TARGET_PROGRAMS = 1024
@@ -41,7 +51,8 @@ def interpreted() -> bool:
     return os.environ.get("TRITON_INTERPRET", "") == "1"
 
 
-_failure: list[str] = []  # why the kernel failed at run time in this process, if it did
+_failure: list[str] = []  # why the scan kernel failed at run time in this process, if it did
+_deform_failure: list[str] = []  # the same for the deformable conv kernel, which can fail on its own
 
 
 def enabled() -> bool:
@@ -50,12 +61,20 @@ def enabled() -> bool:
     return os.environ.get("SASMAMBA_TRITON", "").strip() != "0" and available() and not _failure
 
 
-def disable(reason: str) -> None:
-    """Stop using the kernel for the rest of the process: triton imported but could not compile or launch it (no
-    working compiler, an unsupported card); the model's other CUDA scan still runs."""
-    if not _failure:
-        log.warning("Triton stride scan disabled, using the other CUDA scan: %s", reason)
-        _failure.append(reason)
+def deform_enabled() -> bool:
+    """The Triton deformable conv: wherever the scan is `enabled`, unless its own kernel already failed."""
+    return enabled() and not _deform_failure
+
+
+def disable(reason: str, kernel: str = "scan") -> None:
+    """Stop using a kernel ("scan" or "deform") for the rest of the process: triton imported but could not compile
+    or launch it (no working compiler, an unsupported card); the model's other CUDA scan, or its own deformable
+    conv (torchvision's), still runs."""
+    failures, fallback = (_failure, "stride scan disabled, using the other CUDA scan") if kernel == "scan" else (
+        _deform_failure, "deformable conv disabled, using the model's own")
+    if not failures:
+        log.warning("Triton %s: %s", fallback, reason)
+        failures.append(reason)
 
 
 def version() -> str | None:
@@ -77,11 +96,11 @@ def available() -> bool:
     return True
 
 
-def _kernel():
+def _kernels():
     """engine/triton_kernels.py, imported on first use so that importing this module never needs triton."""
-    from .triton_kernels import stride_scan_kernel
+    from . import triton_kernels
 
-    return stride_scan_kernel
+    return triton_kernels
 
 
 def _pow2(n: int) -> int:
@@ -137,7 +156,40 @@ def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c
         out_dir_stride = b * t * j * d
     block = min(block_d or block_d_for(b, d), _pow2(d))
     grid = (b, -(-d // block), 4)
-    _kernel()[grid](xa, xc, proj_a, proj_c, A, dt_w, dt_bias, Dk, out, t, j, d, out_dir_stride,
+    _kernels().stride_scan_kernel[grid](xa, xc, proj_a, proj_c, A, dt_w, dt_bias, Dk, out, t, j, d, out_dir_stride,
                     N=n, N_PAD=_pow2(n), R=rank, R_PAD=_pow2(rank), BLOCK_D=block, HAS_D=D is not None,
                     ATOMIC=atomic, PREFETCH=int(prefetch), num_warps=num_warps)
     return out if atomic else out.sum(0)
+
+
+@torch.no_grad()
+def deform_conv_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None,
+                          *, silu: bool = False, block_p: int | None = None, block_c: int | None = None,
+                          num_warps: int | None = None, unroll: int | None = None) -> torch.Tensor:
+    """engine/deform_conv.py's `deform_conv2d_depthwise` channels-last, forward only: x (b, H, W, c) with unit
+    channel stride (a channel slice of a wider tensor, such as in_proj's output, is read in place); offset
+    (b, H, W, 2 k*k), any strides (offset_conv's output permuted, no copy); weight (c, 1, k, k); bias (c,) or None
+    -> (b, H, W, c) contiguous in x's dtype, computed in float32 (as torchvision does under autocast). `silu`
+    applies silu to the result before it is rounded. `block_p` grid positions and `block_c` channels a program,
+    `unroll` taps unrolled (1: a rolled loop); settings left None come from DEFORM_DEFAULTS."""
+    block_p = block_p or DEFORM_DEFAULTS["block_p"]
+    block_c = block_c or DEFORM_DEFAULTS["block_c"]
+    num_warps = num_warps or DEFORM_DEFAULTS["num_warps"]
+    unroll = unroll or DEFORM_DEFAULTS["unroll"]
+    b, height, width, c = x.shape
+    k = weight.shape[-1]
+    if offset.shape != (b, height, width, 2 * k * k) or weight.shape != (c, 1, k, k) or k % 2 == 0:
+        raise ValueError(f"deform_conv_depthwise: shapes x {tuple(x.shape)} offset {tuple(offset.shape)} weight "
+                         f"{tuple(weight.shape)} do not fit")
+    if x.stride(3) != 1:
+        x = x.contiguous()
+    weight = weight.float().contiguous()
+    bias_k = bias.float().contiguous() if bias is not None else weight  # any float32 pointer; unread without bias
+    out = torch.empty(b, height, width, c, device=x.device, dtype=x.dtype)
+    block_c = min(block_c or 128, _pow2(c))
+    grid = (b, -(-height * width // block_p), -(-c // block_c))
+    _kernels().deform_conv_kernel[grid](x, offset, weight, bias_k, out, height, width, c, *x.stride()[:3],
+                                        *offset.stride(), K=k, BLOCK_P=block_p, BLOCK_C=block_c,
+                                        HAS_BIAS=bias is not None, SILU=silu, UNROLL=unroll,
+                                        num_warps=num_warps)
+    return out

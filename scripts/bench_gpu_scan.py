@@ -12,9 +12,17 @@
    camera 0 from ../shared (SASMAMBA_SHARED), flip TTA, Triton scan + bf16 and, when mamba-ssm imports,
    SASMAMBA_TRITON=0; then the regression subset's P1 in mm through the Lifter on each GPU path: Triton bf16,
    Triton fp32, mamba-ssm bf16 / fp32, the torch scan fp32);
+   the Triton-scan model is timed with the Triton deformable conv (the product) and, for the A/B, with the
+   model's own (torchvision's; `--deform` picks which), plain and from a graph: a graph that goes wrong only with
+   torchvision's conv convicts it;
 4. a profile of one forward per backend at the first batch (the top ops by GPU time; not with --quick);
 5. the scan variants at the other batches.
---quick: of the scan variants only the product default (and the mamba-ssm baseline), no profiles, 120 s budget.
+Between 2 and 3, the depthwise deformable conv alone at each batch, bf16 inputs as under autocast, at the model's
+layouts (xi a channel slice of in_proj's output, the offsets as offset_conv gives them): torchvision (through the
+model's module, as the model calls it under autocast: casts included) against triton_scan.deform_conv_depthwise
+(default settings, then other block shapes unless --quick), and the agreement of the two, bf16 and fp32.
+--quick: of the scan and deform conv variants only the product defaults (and the baselines), no profiles, 120 s
+budget.
 Every measurement is caught on its own (traceback kept in the JSON) and the JSON is rewritten after each one;
 measurements that would start after --seconds are skipped.
 
@@ -52,6 +60,8 @@ DEFAULT_VARIANT = (True, None, 1, 1)
 VARIANTS = (DEFAULT_VARIANT, (True, 32, 1, 1), (False, 32, 1, 1), (True, 32, 1, 0), (True, 32, 1, 2), (True, 16, 1, 1),
             (True, 8, 1, 1), (True, 64, 1, 1), (True, 64, 1, 2), (True, 128, 1, 1), (True, 64, 2, 1),
             (True, 128, 4, 1), (True, 32, 4, 1))
+# the deformable conv's (block_p, num_warps, unroll); None: triton_scan.DEFORM_DEFAULTS
+DEFORM_VARIANTS = (None, (32, 4, 1), (32, 8, 1), (64, 8, 1), (16, 2, 1), (16, 4, 3), (16, 4, 9))
 
 
 class Bench:
@@ -212,12 +222,79 @@ def time_scans(bench: Bench, model: SasMamba, dev: torch.device, batch: int, var
         bench.write()
 
 
-def time_model(bench: Bench, model: SasMamba, dev: torch.device, batch: int, backend: str, graph: bool) -> None:
+def own_deform_impl(dev: torch.device) -> str:
+    """The model's own deformable conv as the A/B's other side: torchvision's where it runs, else the torch one."""
+    try:
+        import torchvision.ops  # noqa: F401
+    except Exception:  # noqa: BLE001 - torchvision is optional (and does not import beside some CPU torch builds)
+        return "gather"
+    return "torchvision" if dev.type == "cuda" else "gather"
+
+
+def time_deform(bench: Bench, model: SasMamba, dev: torch.device, batch: int, variants=DEFORM_VARIANTS) -> None:
+    """The first StrideSSM's deformable conv alone: the model's own module (as the model calls it, under
+    autocast on CUDA) against the Triton kernel, timings and agreement."""
+    ssm = next(m for m in model.modules() if isinstance(m, StrideSSM))
+    cfg = ssm.cfg
+    impl = own_deform_impl(dev)
+    g = torch.Generator().manual_seed(2)
+    # in_proj's output, of which xi is the first half of the channels; the offsets through the model's offset_conv
+    proj = (torch.randn(batch, cfg.frames, cfg.joints, 2 * cfg.d_inner, generator=g) * 0.5).to(dev)
+    frames = batch * cfg.frames
+
+    def inputs(bf16: bool) -> tuple[torch.Tensor, torch.Tensor]:
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=bf16):
+            xi = (proj.to(torch.bfloat16) if bf16 else proj)[..., :cfg.d_inner]
+            return xi, ssm.offset_conv(xi.permute(0, 3, 1, 2))
+
+    def own(xi: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16,
+                                                    enabled=xi.dtype == torch.bfloat16):
+            return ssm.conv(xi.permute(0, 3, 1, 2), offset)
+
+    def kernel(xi: torch.Tensor, offset: torch.Tensor, **settings) -> torch.Tensor:
+        with torch.inference_mode():
+            return triton_scan.deform_conv_depthwise(xi, offset.permute(0, 2, 3, 1), ssm.conv.weight, ssm.conv.bias,
+                                                     **settings)
+
+    def agreement() -> dict:
+        report = {"own": impl}
+        for name, bf16 in (("bf16", True), ("fp32", False)) if dev.type == "cuda" else (("fp32", False),):
+            xi, offset = inputs(bf16)
+            a, b = kernel(xi, offset).float(), own(xi, offset).permute(0, 2, 3, 1).float()
+            report.update({f"{name}_max_abs": float((a - b).abs().max()), f"{name}_max_rel": max_rel(a, b),
+                           f"{name}_max_abs_value": float(b.abs().max())})
+        return report
+
+    def timing(fn) -> dict:
+        xi, offset = inputs(dev.type == "cuda")
+        ms = 1e3 * seconds_per_call(lambda: fn(xi, offset), dev)
+        return {"ms": ms, "frames_per_s": frames / ms * 1e3}
+
+    try:
+        ssm.conv.impl = impl
+        bench.measure(f"deform_batch{batch}_agreement", agreement)
+        bench.measure(f"deform_batch{batch}_{impl}", lambda: timing(own))
+        for v in variants:
+            settings = dict(zip(("block_p", "num_warps", "unroll"), v or (), strict=False))
+            shown = {**triton_scan.DEFORM_DEFAULTS, **settings}
+            name = (f"deform_batch{batch}_triton_{'default_' if v is None else ''}p{shown['block_p']}"
+                    f"_w{shown['num_warps']}_u{shown['unroll']}")
+            bench.measure(name, lambda settings=settings: timing(lambda xi, off: kernel(xi, off, **settings)))
+    finally:
+        ssm.conv.impl = "auto"
+
+
+def time_model(bench: Bench, model: SasMamba, dev: torch.device, batch: int, backend: str, graph: bool,
+               deform: str = "auto") -> None:
+    """Frames/s of the whole forward; `deform` the deformable conv implementation (`SasMamba.set_deform_impl`;
+    "auto": the Triton one on the Triton path)."""
     x = model_inputs(model, batch, dev)
     autocast = dev.type == "cuda"
 
     def run() -> dict:
         model.set_scan_backend(backend)
+        model.set_deform_impl(deform)
         try:
             with torch.inference_mode(), torch.autocast(dev.type, dtype=torch.bfloat16, enabled=autocast):
                 if not graph:
@@ -239,10 +316,12 @@ def time_model(bench: Bench, model: SasMamba, dev: torch.device, batch: int, bac
                     del g
         finally:
             model.set_scan_backend("auto")
+            model.set_deform_impl("auto")
         out = {"ms": 1e3 * sec, "frames_per_s": batch * model.cfg.frames / sec}
         return out if not graph else {**out, "graph_max_abs": graph_max_abs}
 
-    bench.measure(f"model_batch{batch}_{backend}{'_graph' if graph else ''}", run, need=10.0)
+    suffix = "" if deform == "auto" else f"_deform_{deform}"
+    bench.measure(f"model_batch{batch}_{backend}{suffix}{'_graph' if graph else ''}", run, need=10.0)
 
 
 def profile_model(model: SasMamba, dev: torch.device, batch: int, backend: str, top: int = 20) -> list[dict]:
@@ -361,6 +440,9 @@ def main() -> None:
     ap.add_argument("--clip-frames", type=int, default=100_000, help="input frames of the end-to-end lift")
     ap.add_argument("--block-d", type=int, default=0,
                     help="force the Triton block width in the model timings (default: block_d_for's pick per batch)")
+    ap.add_argument("--deform", default="both", choices=["triton", "own", "both"],
+                    help="the deformable conv of the Triton-scan model timings: the Triton kernel, the model's own "
+                         "(torchvision's on CUDA), or both for the A/B (default)")
     args = ap.parse_args()
     if args.device == "cpu":
         os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is first imported
@@ -390,6 +472,9 @@ def main() -> None:
     # batches' scan variants, so a short budget keeps what matters most
     variants = (DEFAULT_VARIANT,) if args.quick else VARIANTS[:args.variants]
     time_scans(bench, model, dev, batches[0], variants)
+    for batch in batches:
+        time_deform(bench, model, dev, batch, DEFORM_VARIANTS[:1] if args.quick else DEFORM_VARIANTS)
+    rep["deform_triton_settings"] = dict(triton_scan.DEFORM_DEFAULTS)
     if args.block_d:  # the model timings below run the product default unless told otherwise
         triton_scan.DEFAULTS["block_d"] = args.block_d
     rep["model_triton_settings"] = dict(triton_scan.DEFAULTS)
@@ -407,10 +492,12 @@ def main() -> None:
     for name, on, precision, scan in accuracy if dev.type == "cuda" else accuracy[-1:]:
         with triton_switch(on):
             bench.measure(f"accuracy_{name}", lambda p=precision, s=scan: lift_accuracy(dev, p, s), need=8.0)
+    deforms = {"triton": ["auto"], "own": [own_deform_impl(dev)], "both": ["auto", own_deform_impl(dev)]}[args.deform]
     for graph in (False, 1) if dev.type == "cuda" else (False,):
         for batch in batches:
             for backend in (ref, "triton") if mamba or dev.type == "cpu" else ("triton",):
-                time_model(bench, model, dev, batch, backend, graph)
+                for deform in deforms if backend == "triton" else ["auto"]:
+                    time_model(bench, model, dev, batch, backend, graph, deform)
     for backend in () if args.quick else ("triton", ref):
         bench.measure(f"profile_batch{batches[0]}_{backend}",
                       lambda backend=backend: profile_model(model, dev, batches[0], backend), need=8.0)
