@@ -62,8 +62,10 @@ def enabled() -> bool:
 
 
 def deform_enabled() -> bool:
-    """The Triton deformable conv: wherever the scan is `enabled`, unless its own kernel already failed."""
-    return enabled() and not _deform_failure
+    """The Triton deformable conv: opt-in (SASMAMBA_TRITON_DEFORM=1) until a GPU run has checked it against
+    torchvision's (scripts/bench_gpu_scan.py turns it on for its A/B), wherever the scan is `enabled`, unless its
+    own kernel already failed."""
+    return os.environ.get("SASMAMBA_TRITON_DEFORM", "").strip() == "1" and enabled() and not _deform_failure
 
 
 def disable(reason: str, kernel: str = "scan") -> None:

@@ -444,6 +444,9 @@ def main() -> None:
                     help="the deformable conv of the Triton-scan model timings: the Triton kernel, the model's own "
                          "(torchvision's on CUDA), or both for the A/B (default)")
     args = ap.parse_args()
+    # the Triton deformable conv is opt-in in the product until this A/B has checked it; `--deform own` still
+    # times the model's own conv (set_deform_impl), whatever this says
+    os.environ["SASMAMBA_TRITON_DEFORM"] = "0" if args.deform == "own" else "1"
     if args.device == "cpu":
         os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is first imported
     dev = torch.device(args.device)
