@@ -158,27 +158,17 @@ class _TorchPredictor:
             torch.set_num_threads(previous)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
+        # bf16 autocast on CUDA unless fp32 was asked for. No CUDA graph replay: a captured forward gave wrong poses
+        # on the GPU machine (session 5: regression P1 416 mm against 24.3 plain, with either scan); not explained
+        # yet (suspect: torchvision's deformable conv launches on the legacy default stream, outside a capture;
+        # scripts/bench_gpu_scan.py's graph_max_abs with each conv is the test)
         torch = self.torch
-        with torch.inference_mode():  # thread-local: each worker thread enters it
-            xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
-            return self.model(xb).float().cpu().numpy()
-
-    def _forward_cuda(self, x: np.ndarray) -> np.ndarray:
-        """One batch on CUDA, bf16 autocast unless fp32 was asked for. No CUDA graph replay: a captured forward
-        gave wrong poses on the GPU machine (session 5: regression P1 416 mm against 24.3 plain, with either scan).
-        Not explained yet; the first suspect is torchvision's deformable conv, which launches its kernels without a
-        stream argument (the legacy default stream), so a capture on another stream would miss them; the Triton path
-        now has a deformable conv of its own, and scripts/bench_gpu_scan.py's graph_max_abs with each conv is the
-        test."""
-        torch = self.torch
-        with torch.inference_mode(), torch.autocast("cuda", dtype=torch.bfloat16, enabled=self.bf16):
+        with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
             return self.model(xb).float().cpu().numpy()
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         batches = [x[i:i + self.batch] for i in range(0, len(x), self.batch)]
-        if self.device.type == "cuda":
-            return np.concatenate([self._forward_cuda(b) for b in batches])
         workers = 1 if self.device.type != "cpu" else max(1, self.threads or 1)
         if workers == 1:
             with self._one_intra_op_thread():

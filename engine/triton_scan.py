@@ -105,6 +105,11 @@ def _kernels():
     return triton_kernels
 
 
+def _settings(defaults: dict, **given) -> tuple:
+    """The given kernel settings in order, each one left None taken from `defaults`."""
+    return tuple(defaults[name] if value is None else value for name, value in given.items())
+
+
 def _pow2(n: int) -> int:
     return 1 << max(0, (n - 1).bit_length())
 
@@ -135,10 +140,8 @@ def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c
     `atomic`: the four directions add into one grid (True) or fill four grids summed afterwards (False);
     `prefetch`: how many steps ahead the loads are issued (0, 1 or 2); `block_d`: channels per program (None:
     `block_d_for(b, d)`). Settings left None come from DEFAULTS."""
-    atomic = DEFAULTS["atomic"] if atomic is None else atomic
-    block_d = DEFAULTS["block_d"] if block_d is None else block_d
-    num_warps = DEFAULTS["num_warps"] if num_warps is None else num_warps
-    prefetch = DEFAULTS["prefetch"] if prefetch is None else prefetch
+    atomic, block_d, num_warps, prefetch = _settings(DEFAULTS, atomic=atomic, block_d=block_d, num_warps=num_warps,
+                                                     prefetch=prefetch)
     b, t, j, d = xa.shape
     k, n, _ = A.shape
     rank = dt_w.shape[1]
@@ -159,8 +162,9 @@ def stride_scan(xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c
     block = min(block_d or block_d_for(b, d), _pow2(d))
     grid = (b, -(-d // block), 4)
     _kernels().stride_scan_kernel[grid](xa, xc, proj_a, proj_c, A, dt_w, dt_bias, Dk, out, t, j, d, out_dir_stride,
-                    N=n, N_PAD=_pow2(n), R=rank, R_PAD=_pow2(rank), BLOCK_D=block, HAS_D=D is not None,
-                    ATOMIC=atomic, PREFETCH=int(prefetch), num_warps=num_warps)
+                                        N=n, N_PAD=_pow2(n), R=rank, R_PAD=_pow2(rank), BLOCK_D=block,
+                                        HAS_D=D is not None, ATOMIC=atomic, PREFETCH=int(prefetch),
+                                        num_warps=num_warps)
     return out if atomic else out.sum(0)
 
 
@@ -174,10 +178,8 @@ def deform_conv_depthwise(x: torch.Tensor, offset: torch.Tensor, weight: torch.T
     -> (b, H, W, c) contiguous in x's dtype, computed in float32 (as torchvision does under autocast). `silu`
     applies silu to the result before it is rounded. `block_p` grid positions and `block_c` channels a program,
     `unroll` taps unrolled (1: a rolled loop); settings left None come from DEFORM_DEFAULTS."""
-    block_p = block_p or DEFORM_DEFAULTS["block_p"]
-    block_c = block_c or DEFORM_DEFAULTS["block_c"]
-    num_warps = num_warps or DEFORM_DEFAULTS["num_warps"]
-    unroll = unroll or DEFORM_DEFAULTS["unroll"]
+    block_p, block_c, num_warps, unroll = _settings(DEFORM_DEFAULTS, block_p=block_p, block_c=block_c,
+                                                    num_warps=num_warps, unroll=unroll)
     b, height, width, c = x.shape
     k = weight.shape[-1]
     if offset.shape != (b, height, width, 2 * k * k) or weight.shape != (c, 1, k, k) or k % 2 == 0:

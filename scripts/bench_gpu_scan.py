@@ -42,7 +42,7 @@ import traceback
 
 import numpy as np
 import torch
-from check_gpu import max_rel, sync
+from check_gpu import max_rel, sync, timed
 
 from engine import h36m, triton_scan
 from engine.evaluate import regression_subset_p1
@@ -105,18 +105,8 @@ class Bench:
 
 def seconds_per_call(fn, dev: torch.device, budget: float = 0.6) -> float:
     """Warm-up (compiles, autotunes, allocator), then as many calls as fit in about `budget` seconds (3 to 50)."""
-    fn()
-    sync(dev)
-    t = time.perf_counter()
-    fn()
-    sync(dev)
-    first = time.perf_counter() - t
-    reps = max(3, min(50, int(budget / max(first, 1e-6))))
-    t = time.perf_counter()
-    for _ in range(reps):
-        fn()
-    sync(dev)
-    return (time.perf_counter() - t) / reps
+    first = timed(fn, 1, dev)  # check_gpu.timed warms up with one call of its own
+    return timed(fn, max(3, min(50, int(budget / max(first, 1e-6)))), dev)
 
 
 def load_model(config: str, dev: torch.device) -> tuple[SasMamba, str]:
