@@ -84,6 +84,15 @@ def write_markdown(report: dict) -> None:
                   "| figure | value |", "|---|---|"]
         lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in report["gpu"].items()]
         lines.append("")
+    lifter_gpu = (report["benchmarks"].get("lifter") or {}).get("gpu") or {}
+    triton = {k: v for k, v in lifter_gpu.items() if "triton" in k}
+    if triton:  # the headline's rate and card come from here, and the older runs stay visible beside it
+        triton_rows: list[tuple[str, object]] = []
+        flatten("", triton, triton_rows)
+        lines += ["## GPU, Triton scan (carried from reports/gpu_scan_*.json, plain forwards)", "",
+                  "| figure | value |", "|---|---|"]
+        lines += [f"| {k} | {v:.4g} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in triton_rows]
+        lines.append("")
     h36m = REPORTS / "h36m.md"
     if h36m.exists():  # the accuracy table as `python -m engine evaluate` wrote it
         lines += ["## Accuracy (Human3.6M, copied from reports/h36m.md)", ""]

@@ -67,6 +67,7 @@ def render(report: dict) -> str:
     subset = acc.get("subset") or "subset not recorded"
     cpu = f"{m.get('cpu', 'unknown CPU')}, {m.get('cores', '?')} cores, no GPU"
     card = get(report, "gpu.card", "no GPU run recorded")
+    gpu_card = lifter.get("gpu_card") or card  # the card of the headline rate, which need not be gpu_check.json's
     native = get(b, "lifter.native_kernels")
     cpu_lift = cpu + (f", C kernels ({native} build)" if native else ", no C kernels (torch/numpy code)")
     numpy_fps, torch_fps = lifter.get("numpy_frames_per_s"), lifter.get("torch_cpu_frames_per_s")
@@ -84,7 +85,7 @@ def render(report: dict) -> str:
         ("Lifter, numpy backend", fmt(numpy_fps, 0, "frames/s"), _rate_goal(numpy_fps, 500), cpu_lift),
         ("Lifter, PyTorch CPU", fmt(torch_fps, 0, "frames/s"), _rate_goal(torch_fps, 1000), cpu_lift),
         ("Lifter, GPU (best batch, fp32/bf16)", fmt(gpu_fps, 0, "frames/s"), _rate_goal(gpu_fps, 200_000),
-         f"{card}, carried from its recorded run"),
+         f"{gpu_card}, carried from its recorded run"),
         ("Detection, 720p", fmt(detect.get("detect_fps") or pipe.get("detect_720p_fps"), 1, "frames/s"),
          f"goal: real time (30){_goal(get(pipe, 'detect_720p_realtime_met'))}", cpu),
         ("Pipeline: decode + detect per minute of video", fmt(pipe.get("decode_detect_s_per_min"), 1, "s"), "",
@@ -119,8 +120,11 @@ def render(report: dict) -> str:
                 f"without flip test-time augmentation it took {fmt(pipe['lift_no_flip_s_per_min'], 1, 's')} per "
                 "minute (one run).")]
         if pipe.get("after_detection_with_gpu_lift_estimate_s") is not None:
-            lines += ["", *wrap(f"With the lift on the GPU ({card}, model rate carried from reports/gpu_check.json, "
-                                f"an estimate), the stages after detection would take about "
+            estimate = get(b, "pipeline.gpu_lift_estimate", {})  # its own card and rate, not the headline's
+            rate = estimate.get("model_frames_per_s")
+            rate_text = f"model rate {fmt(rate, 0, 'frames/s')}" if rate else "model rate"
+            lines += ["", *wrap(f"With the lift on the GPU ({estimate.get('card') or card}, {rate_text} carried from "
+                                f"reports/gpu_check.json, an estimate), the stages after detection would take about "
                                 f"{fmt(pipe['after_detection_with_gpu_lift_estimate_s'], 1, 's')} per minute.")]
     lines += ["", *wrap("Paper numbers: SasMamba-S as published (averages only); `reports/h36m.md` says how our "
                         "protocol differs (noisy 2D is our detector-like noise model, not the paper's detections)."),

@@ -158,10 +158,10 @@ class _TorchPredictor:
             torch.set_num_threads(previous)
 
     def _forward(self, x: np.ndarray) -> np.ndarray:
-        # bf16 autocast on CUDA unless fp32 was asked for. No CUDA graph replay: a captured forward gave wrong poses
-        # on the GPU machine (session 5: regression P1 416 mm against 24.3 plain, with either scan); not explained
-        # yet (suspect: torchvision's deformable conv launches on the legacy default stream, outside a capture;
-        # scripts/bench_gpu_scan.py's graph_max_abs with each conv is the test)
+        # bf16 autocast on CUDA unless fp32 was asked for. No CUDA graph replay: with torchvision's deformable conv
+        # a replayed forward is wrong (session 5: regression P1 416 mm against 24.3 plain; 2026-11-27 H200 bench:
+        # graph_max_abs 0.74); with the Triton one it is right (0.006-0.014, bf16 noise) but gains only ~1%, not
+        # worth a second code path (nor a fallback to torchvision's conv that would silently break it)
         torch = self.torch
         with torch.inference_mode(), torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.bf16):
             xb = torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32)).to(self.device)
@@ -279,8 +279,9 @@ class Lifter:
         config wins over `config`. backend: auto (cuda > torch > numpy), cuda, torch or numpy.
         threads: CPU threads (torch: each batch split over that many threads, default `default_torch_threads()`;
         numpy: windows computed in parallel by Python threads, default min(4, cores)).
-        precision: "auto" (bf16 autocast on a CUDA device, which cost under 0.05 mm P1 in training validation;
-        float32 elsewhere), "fp32", or "bf16" (CUDA only)."""
+        precision: "auto" (bf16 autocast on a CUDA device; float32 elsewhere), "fp32", or "bf16" (CUDA only).
+        bf16 is the fast path but not free: on the regression subset it cost 0.65 mm P1 (24.91 against 24.26 mm in
+        fp32, Triton path, an H200 on 2026-11-27; 0.9 mm on the mamba-ssm path), so "fp32" where that matters."""
         if precision not in PRECISIONS:
             raise ValueError(f"unknown precision {precision!r}; use {', '.join(PRECISIONS)}")
         backend = pick_backend(backend)

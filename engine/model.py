@@ -185,9 +185,9 @@ class StrideSSM(nn.Module):
 
         The Triton kernel reads xi where in_proj left it and the offsets in offset_conv's layout, and folds in the
         silu: no permuted or dtype copies. The module's own conv (torchvision on CUDA) runs instead where the
-        kernel is off (`triton_scan.deform_enabled`) or another implementation was chosen (`set_deform_impl`, the
-        bench's A/B); a kernel that fails at run time is switched off with one warning, unless the Triton path
-        was asked for by name."""
+        kernel is off (`triton_scan.deform_enabled`: on by default, SASMAMBA_TRITON_DEFORM=0 turns it off) or
+        another implementation was chosen (`set_deform_impl`, the bench's A/B); a kernel that fails at run time is
+        switched off with one warning, unless the Triton path was asked for by name."""
         xp = xi.permute(0, 3, 1, 2)  # (b, di, T, J), the convs' image layout
         offset = self.offset_conv(xp)  # (b, 2 k^2, T, J)
         if self.conv.impl == "auto" and triton_scan.deform_enabled():

@@ -20,6 +20,7 @@ SASMAMBA_TRITON=0 opts out (mamba-ssm's scan then, else the torch scan). Trainin
 design): one program per (window, block of grid positions, block of channels), each tap's sampling point found once
 per position and its 4 neighbour rows read as channel vectors; the input is read channels-last where in_proj leaves
 it and the offsets in whatever layout offset_conv gives, so no permuted copy is made, and silu can be folded in.
+It is the default wherever the scan runs (SASMAMBA_TRITON_DEFORM=0 brings torchvision's back: `deform_enabled`).
 
 The kernels are in engine/triton_kernels.py, imported on first use: this module imports without triton (the CPU test
 suite and Blender have none).
@@ -37,9 +38,9 @@ import torch
 # the kernel's settings when a caller passes none; block_d None: `block_d_for` picks it per call
 DEFAULTS = {"atomic": True, "block_d": None, "num_warps": 1, "prefetch": 1}
 # the deformable conv's: grid positions and channels per program (block_c None: the channels' power of two, at most
-# 128), warps, taps unrolled. Not timed on a GPU yet (scripts/bench_gpu_scan.py times others beside these); chosen by
-# ptxas for sm_90 at 128 bf16 channels: 72 registers, no spills (32 positions: 142; all 9 taps unrolled: 109 at 16
-# positions, 255 and spills at 32)
+# 128), warps, taps unrolled. Chosen by ptxas for sm_90 at 128 bf16 channels: 72 registers, no spills (32 positions:
+# 142; all 9 taps unrolled: 109 at 16 positions, 255 and spills at 32); on a GPU only these were timed so far (an
+# H200, bench --quick), scripts/bench_gpu_scan.py without --quick times other shapes beside them
 DEFORM_DEFAULTS = {"block_p": 16, "block_c": None, "num_warps": 4, "unroll": 1}
 BLOCK_D_CHOICES = (32, 64, 128)
 log = logging.getLogger(__name__)
@@ -62,10 +63,11 @@ def enabled() -> bool:
 
 
 def deform_enabled() -> bool:
-    """The Triton deformable conv: opt-in (SASMAMBA_TRITON_DEFORM=1) until a GPU run has checked it against
-    torchvision's (scripts/bench_gpu_scan.py turns it on for its A/B), wherever the scan is `enabled`, unless its
-    own kernel already failed."""
-    return os.environ.get("SASMAMBA_TRITON_DEFORM", "").strip() == "1" and enabled() and not _deform_failure
+    """The Triton deformable conv runs wherever the scan is `enabled`, unless SASMAMBA_TRITON_DEFORM=0 or its own
+    kernel already failed in this process. The default since the H200 run of 2026-11-27
+    (reports/gpu_scan_h200_s6.json): equal to torchvision's to bf16 rounding, 22-29x faster alone, and the only
+    one of the two whose forward replays correctly from a CUDA graph."""
+    return os.environ.get("SASMAMBA_TRITON_DEFORM", "").strip() != "0" and enabled() and not _deform_failure
 
 
 def disable(reason: str, kernel: str = "scan") -> None:

@@ -12,9 +12,10 @@
    camera 0 from ../shared (SASMAMBA_SHARED), flip TTA, Triton scan + bf16 and, when mamba-ssm imports,
    SASMAMBA_TRITON=0; then the regression subset's P1 in mm through the Lifter on each GPU path: Triton bf16,
    Triton fp32, mamba-ssm bf16 / fp32, the torch scan fp32);
-   the Triton-scan model is timed with the Triton deformable conv (the product) and, for the A/B, with the
-   model's own (torchvision's; `--deform` picks which), plain and from a graph: a graph that goes wrong only with
-   torchvision's conv convicts it;
+   the Triton-scan model is timed with the Triton deformable conv (the product's default) and, for the A/B, with
+   the model's own (torchvision's; `--deform` picks which), plain and from a graph: a graph that goes wrong only
+   with torchvision's conv convicts it (it did, on an H200, 2026-11-27); `model_triton_deform` says which conv the
+   un-suffixed entries ran;
 4. a profile of one forward per backend at the first batch (the top ops by GPU time; not with --quick);
 5. the scan variants at the other batches.
 Between 2 and 3, the depthwise deformable conv alone at each batch, bf16 inputs as under autocast, at the model's
@@ -434,8 +435,8 @@ def main() -> None:
                     help="the deformable conv of the Triton-scan model timings: the Triton kernel, the model's own "
                          "(torchvision's on CUDA), or both for the A/B (default)")
     args = ap.parse_args()
-    # the Triton deformable conv is opt-in in the product until this A/B has checked it; `--deform own` still
-    # times the model's own conv (set_deform_impl), whatever this says
+    # set either way, so an inherited SASMAMBA_TRITON_DEFORM=0 cannot pass torchvision's conv off as the product's
+    # in the lift / accuracy figures; `--deform own` still times the model's own conv (set_deform_impl) regardless
     os.environ["SASMAMBA_TRITON_DEFORM"] = "0" if args.deform == "own" else "1"
     if args.device == "cpu":
         os.environ.setdefault("TRITON_INTERPRET", "1")  # before triton is first imported
@@ -496,6 +497,9 @@ def main() -> None:
                       lambda backend=backend: profile_model(model, dev, batches[0], backend), need=8.0)
     for batch in batches[1:]:
         time_scans(bench, model, dev, batch, variants)
+    # what the un-suffixed model_* / lift_* / accuracy_* entries ran, read at the end: a kernel that failed mid-run
+    # fell back to the model's own conv (benchmarks/lifter.py counts only "triton" files as the product's)
+    rep["model_triton_deform"] = "triton" if triton_scan.deform_enabled() else own_deform_impl(dev)
     rep["total_s"] = round(time.monotonic() - bench.start, 1)
     bench.write()
     print(json.dumps({k: v for k, v in rep.items() if k != "errors"}, indent=1))

@@ -147,3 +147,28 @@ def test_accuracy_picture_from_an_eval_report(tmp_path) -> None:
     out = accuracy_picture(out=tmp_path / "acc.png", source=tmp_path / "eval.json")
     assert out["actions"] == 2 and out["paper_lines_mm"] == [PAPER_P1_DETECTED_MM, PAPER_P1_GT2D_MM]
     assert (tmp_path / "acc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_gpu_rate_is_the_product_kernels_best_with_its_card(tmp_path, monkeypatch) -> None:
+    """The GPU headline: the best plain Triton rate among gpu_scan runs with the Triton deformable conv, named by
+    that run's card (not gpu_check.json's); runs with torchvision's conv are kept apart, graph timings ignored."""
+    import benchmarks.lifter as bench_lifter
+
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    (reports / "gpu_check.json").write_text(json.dumps({"card": "Card A", "infer_frames_per_s_batch64_bf16": 90.0}))
+
+    def scan(device: str, rate: float, **extra) -> str:
+        return json.dumps({"device": device, "batches": [64], "model_batch64_triton": {"frames_per_s": rate},
+                           "model_batch64_triton_graph": {"frames_per_s": 10 * rate}, **extra})
+
+    (reports / "gpu_scan_old.json").write_text(scan("Card A", 500.0))  # before the Triton conv: torchvision's
+    (reports / "gpu_scan_new.json").write_text(scan("Card B (shared host)", 300.0, model_triton_deform="triton"))
+    monkeypatch.setattr(bench_lifter, "PROJECT_ROOT", tmp_path)
+    gpu = bench_lifter.gpu_figures()
+    assert gpu["infer_frames_per_s_batch64_bf16_triton"] == 300.0 and gpu["triton_card"] == "Card B"
+    assert gpu["triton_scan_with_torchvision_deform"]["gpu_scan_old"]["frames_per_s_batch64_bf16"] == 500.0
+    assert bench_lifter.gpu_best(gpu) == (300.0, "Card B")
+    report = {**SMALL, "benchmarks": {**SMALL["benchmarks"], "lifter": {"headline": {
+        "gpu_frames_per_s": 300, "gpu_card": "Card B"}}}}
+    assert "| 300 frames/s | goal: 200,000 frames/s (**not met**) | Card B, carried" in render(report)

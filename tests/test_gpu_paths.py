@@ -65,14 +65,16 @@ def test_precision_checked():
         Lifter.load(precision="fp16")
 
 
-def test_triton_deform_conv_is_opt_in(monkeypatch):
-    """The Triton deformable conv runs only where asked for (SASMAMBA_TRITON_DEFORM=1) until a GPU run has checked
-    it, and never where the scan kernel is off."""
+def test_triton_deform_conv_is_default_with_opt_out(monkeypatch):
+    """The Triton deformable conv runs wherever the Triton scan does unless SASMAMBA_TRITON_DEFORM=0, and never
+    where the scan kernel is off."""
     monkeypatch.setattr(triton_scan, "_failure", [])
     monkeypatch.setattr(triton_scan, "_deform_failure", [])
     monkeypatch.setattr(triton_scan, "available", lambda: True)
     monkeypatch.delenv("SASMAMBA_TRITON", raising=False)
     monkeypatch.delenv("SASMAMBA_TRITON_DEFORM", raising=False)
+    assert triton_scan.enabled() and triton_scan.deform_enabled()
+    monkeypatch.setenv("SASMAMBA_TRITON_DEFORM", "0")
     assert triton_scan.enabled() and not triton_scan.deform_enabled()
     monkeypatch.setenv("SASMAMBA_TRITON_DEFORM", "1")
     assert triton_scan.deform_enabled()

@@ -102,7 +102,7 @@ def test_deform_conv_silu_no_bias_and_bf16(interpreted):
 def test_model_forward_matches_reference_scan(interpreted, monkeypatch):
     """A whole (tiny) model: the Triton inference path (the Triton scan and deformable conv) against the
     differentiable path with the reference loop; then with the module's own deformable conv (the bench's A/B)."""
-    monkeypatch.setenv("SASMAMBA_TRITON_DEFORM", "1")
+    monkeypatch.delenv("SASMAMBA_TRITON_DEFORM", raising=False)  # the default: on
     calls = []
     kernel = triton_scan.deform_conv_depthwise
     monkeypatch.setattr(triton_scan, "deform_conv_depthwise", lambda *a, **kw: calls.append(1) or kernel(*a, **kw))
@@ -129,7 +129,7 @@ def test_model_forward_matches_reference_scan(interpreted, monkeypatch):
 def test_deform_kernel_failure_falls_back(interpreted, monkeypatch, caplog):
     """A deformable conv kernel that fails at run time is switched off with one warning, the scan kernel kept;
     asked for by name (scan backend "triton"), the error is raised."""
-    monkeypatch.setenv("SASMAMBA_TRITON_DEFORM", "1")
+    monkeypatch.delenv("SASMAMBA_TRITON_DEFORM", raising=False)
     monkeypatch.setattr(triton_scan, "_failure", [])
     monkeypatch.setattr(triton_scan, "_deform_failure", [])
 
