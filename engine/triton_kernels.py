@@ -177,7 +177,7 @@ def deform_conv_bwd_kernel(x_ptr, off_ptr, w_ptr, g_ptr, gx_ptr, goff_ptr, part_
     # masked positions and channels read g = 0, so they add nothing to any sum below
     g = tl.load(g_ptr + bi.to(tl.int64) * gs_b + (h * gs_h + w * gs_w)[:, None] + c[None, :],
                 mask=pmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
-    for t in range(0, K * K):
+    for t in tl.range(0, K * K, loop_unroll_factor=1):  # rolled, as the forward's default
         # the sampling point exactly as the forward finds it (same rounding, same far-outside guard)
         py = (h + (t // K - K // 2)).to(tl.float32) + tl.load(off_base + 2 * t * os_c, mask=pmask,
                                                                  other=0.0).to(tl.float32)
@@ -193,11 +193,16 @@ def deform_conv_bwd_kernel(x_ptr, off_ptr, w_ptr, g_ptr, gx_ptr, goff_ptr, part_
         sample = tl.zeros((BLOCK_P, BLOCK_C), tl.float32)
         g_py = tl.zeros((BLOCK_P,), tl.float32)
         g_px = tl.zeros((BLOCK_P,), tl.float32)
-        for corner in tl.static_range(4):
-            yy = y0 + corner // 2
-            xx = x0 + corner % 2
-            wy = ly if corner // 2 == 1 else 1.0 - ly
-            wx = lx if corner % 2 == 1 else 1.0 - lx
+        # rolled too: unrolled (static_range, as the forward does) the 4 corners' tiles and 64-bit atomic addresses
+        # are live at once and ptxas (sm_90) spills at every tile shape tried; rolled, 8 x 128 with 8 warps fits in
+        # 156 registers
+        for corner in tl.range(0, 4, loop_unroll_factor=1):
+            cy = corner // 2
+            cx = corner % 2
+            yy = y0 + cy
+            xx = x0 + cx
+            wy = tl.where(cy == 1, ly, 1.0 - ly)
+            wx = tl.where(cx == 1, lx, 1.0 - lx)
             inside = pmask & (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
             m = inside[:, None] & cmask[None, :]
             # read even where the corner's weight is 0 (an integer offset): its weight's derivative is not
@@ -206,8 +211,8 @@ def deform_conv_bwd_kernel(x_ptr, off_ptr, w_ptr, g_ptr, gx_ptr, goff_ptr, part_
             # the corner weight wy wx is shared by every channel: its gradient is one sum over the channel block,
             # then chained through d(wy wx)/dpy = +-wx and d(wy wx)/dpx = +-wy (floor's derivative is 0)
             g_cw = tl.sum(g_sample * v, axis=1)
-            g_py += g_cw * (wx if corner // 2 == 1 else -wx)
-            g_px += g_cw * (wy if corner % 2 == 1 else -wy)
+            g_py += g_cw * tl.where(cy == 1, wx, -wx)
+            g_px += g_cw * tl.where(cx == 1, wy, -wy)
             # relaxed: a plain sum, no ordering against other memory needed
             tl.atomic_add(gx_base + (yy * W + xx)[:, None] * C + c[None, :], g_sample * (wy * wx)[:, None], mask=m,
                           sem="relaxed")

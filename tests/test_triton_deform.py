@@ -71,7 +71,7 @@ def test_values_and_gradients_match_reference(dev, offsets, shape):
 
 
 def test_partial_blocks_and_strided_grad(dev):
-    """A position block and a channel block that end past the grid (35 positions in blocks of 16, 6 channels in a
+    """A position block and a channel block that end past the grid (35 positions in blocks of 8, 6 channels in a
     block of 8), a grad_out that is not channels-last, no bias."""
     x, off, weight, _ = _case("fraction", seed=2)
     xl, offl = x.permute(0, 2, 3, 1).to(dev), off.permute(0, 2, 3, 1).to(dev)
