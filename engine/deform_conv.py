@@ -188,15 +188,17 @@ def deform_conv2d_depthwise_fused(x: torch.Tensor, offset: torch.Tensor, weight:
     return DepthwiseDeformConvFunction.apply(x, offset, weight, bias)
 
 
-DEFORM_IMPLS = ("auto", "torchvision", "gather", "fused")
+DEFORM_IMPLS = ("auto", "torchvision", "gather", "fused", "triton")
 
 
 class DeformableDepthwiseConv(nn.Module):
     """The depthwise conv's own weights; offsets come from the caller (a dense conv on the same input).
 
     `impl` picks the implementation (all compute the same thing): "torchvision" (its kernel), "gather"
-    (`deform_conv2d_depthwise`, autograd through gathers), "fused" (`DepthwiseDeformConvFunction`), or "auto":
+    (`deform_conv2d_depthwise`, autograd through gathers), "fused" (`DepthwiseDeformConvFunction`), "triton"
+    (engine/triton_deform.py: Triton forward and backward; CUDA, or CPU under TRITON_INTERPRET=1), or "auto":
     torchvision on CUDA when it imports, the embedding_bag gather for CPU inference without autograd, else gather.
+    "auto" never picks "triton" for training: it is unmeasured on a GPU until scripts/check_gpu.py has timed it.
     """
 
     def __init__(self, channels: int, kernel_size: int = 3) -> None:
@@ -227,6 +229,14 @@ class DeformableDepthwiseConv(nn.Module):
                                    "not import here")
             k = self.weight.shape[-1]
             return _torchvision_deform()(x, offset, self.weight, self.bias, padding=k // 2)
+        if impl == "triton":
+            from .triton_deform import deform_conv2d_depthwise_triton
+
+            # no casts needed to match the others under autocast: the kernels read x and the offsets in their own
+            # dtype (bf16 under autocast) and compute in float32 whatever the weights' dtype, and the result comes
+            # back in x's dtype, as the others' `.to(x.dtype)` gives
+            with torch.autocast(x.device.type, enabled=False):
+                return deform_conv2d_depthwise_triton(x, offset, self.weight, self.bias)
         if impl == "auto" and not x.is_cuda and not (torch.is_grad_enabled() and (
                 x.requires_grad or offset.requires_grad or self.weight.requires_grad)):
             return deform_conv2d_depthwise_inference(x, offset, self.weight, self.bias)

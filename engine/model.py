@@ -312,8 +312,8 @@ class SasMamba(nn.Module):
                 module.scan_backend = backend
 
     def set_deform_impl(self, impl: str) -> None:
-        """"auto", "torchvision", "gather" or "fused": see engine/deform_conv.py's DeformableDepthwiseConv (whose
-        `impl` rejects any other name, before the first module is changed)."""
+        """"auto", "torchvision", "gather", "fused" or "triton": see engine/deform_conv.py's
+        DeformableDepthwiseConv (whose `impl` rejects any other name, before the first module is changed)."""
         for module in self.modules():
             if isinstance(module, DeformableDepthwiseConv):
                 module.impl = impl

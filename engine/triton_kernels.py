@@ -143,3 +143,84 @@ def deform_conv_kernel(x_ptr, off_ptr, w_ptr, b_ptr, out_ptr, H, W, C, xs_b, xs_
         acc = acc * tl.sigmoid(acc)
     out = out_ptr + (bi.to(tl.int64) * H * W + p)[:, None] * C + c[None, :]
     tl.store(out, acc.to(out_ptr.dtype.element_ty), mask=pmask[:, None] & cmask[None, :])
+
+
+@triton.jit
+def deform_conv_bwd_kernel(x_ptr, off_ptr, w_ptr, g_ptr, gx_ptr, goff_ptr, part_ptr, H, W, C,
+                           xs_b, xs_h, xs_w, os_b, os_h, os_w, os_c, gs_b, gs_h, gs_w,
+                           K: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr,
+                           OFF_ATOMIC: tl.constexpr):
+    """deform_conv_kernel's backward (silu not folded in), same program mapping: one program per (window, BLOCK_P
+    grid positions, BLOCK_C channels). Inputs as the forward's, plus g: d loss / d out (b, H, W, C), unit channel
+    stride. Writes, all float32:
+      gx (b, H, W, C) contiguous, zeroed by the caller: d loss / d x, scattered to each tap's 4 bilinear
+        neighbours with atomic adds (neighbouring positions' taps land on the same input points);
+      goff (b, H, W, 2 K*K) contiguous: d loss / d offset, (dy, dx) per tap as the forward reads them; a sum
+        over channels, so with several channel blocks (OFF_ATOMIC) they add atomically into a zeroed buffer;
+      part (b, programs along axis 1, K*K + 1, C): this program's sums over its positions of g x sample (row t:
+        d loss / d weight[:, t]) and of g (row K*K: d loss / d bias), summed over programs by the caller. Plain
+        stores instead of atomics: every program would add into the same K*K * C addresses (thousands of programs
+        contending on one cache line each)."""
+    bi = tl.program_id(0)
+    pb = tl.program_id(1)
+    p = pb * BLOCK_P + tl.arange(0, BLOCK_P)
+    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+    pmask = p < H * W
+    cmask = c < C
+    h = p // W
+    w = p % W
+    x_base = x_ptr + bi.to(tl.int64) * xs_b
+    off_base = off_ptr + bi.to(tl.int64) * os_b + h * os_h + w * os_w
+    gx_base = gx_ptr + bi.to(tl.int64) * H * W * C
+    goff_base = goff_ptr + (bi.to(tl.int64) * H * W + p) * (2 * K * K)
+    part_base = part_ptr + (bi.to(tl.int64) * tl.num_programs(1) + pb) * (K * K + 1) * C
+    # masked positions and channels read g = 0, so they add nothing to any sum below
+    g = tl.load(g_ptr + bi.to(tl.int64) * gs_b + (h * gs_h + w * gs_w)[:, None] + c[None, :],
+                mask=pmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
+    for t in tl.range(0, K * K, loop_unroll_factor=1):  # rolled, as the forward's default
+        # the sampling point exactly as the forward finds it (same rounding, same far-outside guard)
+        py = (h + (t // K - K // 2)).to(tl.float32) + tl.load(off_base + 2 * t * os_c, mask=pmask,
+                                                                 other=0.0).to(tl.float32)
+        px = (w + (t % K - K // 2)).to(tl.float32) + tl.load(off_base + (2 * t + 1) * os_c, mask=pmask,
+                                                                 other=0.0).to(tl.float32)
+        fy = tl.floor(py)
+        fx = tl.floor(px)
+        ly = py - fy
+        lx = px - fx
+        y0 = tl.where(tl.abs(fy) < 1e9, fy, -2.0).to(tl.int32)
+        x0 = tl.where(tl.abs(fx) < 1e9, fx, -2.0).to(tl.int32)
+        g_sample = g * tl.load(w_ptr + c * (K * K) + t, mask=cmask, other=0.0)[None, :]  # d loss / d sample
+        sample = tl.zeros((BLOCK_P, BLOCK_C), tl.float32)
+        g_py = tl.zeros((BLOCK_P,), tl.float32)
+        g_px = tl.zeros((BLOCK_P,), tl.float32)
+        # rolled too: unrolled (static_range, as the forward does) the 4 corners' tiles and 64-bit atomic addresses
+        # are live at once and ptxas (sm_90) spills at every tile shape tried; rolled, 8 x 128 with 8 warps fits in
+        # 156 registers
+        for corner in tl.range(0, 4, loop_unroll_factor=1):
+            cy = corner // 2
+            cx = corner % 2
+            yy = y0 + cy
+            xx = x0 + cx
+            wy = tl.where(cy == 1, ly, 1.0 - ly)
+            wx = tl.where(cx == 1, lx, 1.0 - lx)
+            inside = pmask & (yy >= 0) & (yy < H) & (xx >= 0) & (xx < W)
+            m = inside[:, None] & cmask[None, :]
+            # read even where the corner's weight is 0 (an integer offset): its weight's derivative is not
+            v = tl.load(x_base + (yy * xs_h + xx * xs_w)[:, None] + c[None, :], mask=m, other=0.0).to(tl.float32)
+            sample += v * (wy * wx)[:, None]
+            # the corner weight wy wx is shared by every channel: its gradient is one sum over the channel block,
+            # then chained through d(wy wx)/dpy = +-wx and d(wy wx)/dpx = +-wy (floor's derivative is 0)
+            g_cw = tl.sum(g_sample * v, axis=1)
+            g_py += g_cw * tl.where(cy == 1, wx, -wx)
+            g_px += g_cw * tl.where(cx == 1, wy, -wy)
+            # relaxed: a plain sum, no ordering against other memory needed
+            tl.atomic_add(gx_base + (yy * W + xx)[:, None] * C + c[None, :], g_sample * (wy * wx)[:, None], mask=m,
+                          sem="relaxed")
+        if OFF_ATOMIC:
+            tl.atomic_add(goff_base + 2 * t, g_py, mask=pmask, sem="relaxed")
+            tl.atomic_add(goff_base + 2 * t + 1, g_px, mask=pmask, sem="relaxed")
+        else:
+            tl.store(goff_base + 2 * t, g_py, mask=pmask)
+            tl.store(goff_base + 2 * t + 1, g_px, mask=pmask)
+        tl.store(part_base + t * C + c, tl.sum(g * sample, axis=0), mask=cmask)
+    tl.store(part_base + K * K * C + c, tl.sum(g, axis=0), mask=cmask)

@@ -1,7 +1,8 @@
 """On the GPU machine: check our kernels against the reference ones and time the model.
 
-- our deformable depthwise convs ("gather" and "fused", engine/deform_conv.py) against torchvision's, values
-  and gradients, and each one's forward + backward time at sasmamba-s training shapes;
+- our deformable depthwise convs ("gather" and "fused", engine/deform_conv.py; "triton", engine/triton_deform.py,
+  also from bf16 inputs as under autocast) against torchvision's, values and gradients, and each one's forward +
+  backward time at sasmamba-s training shapes;
 - our chunked scan and the sequential reference against mamba-ssm's CUDA selective_scan_fn;
 - a full sasmamba-s forward with the cuda scan against the torch scan;
 - the stride-anchor add, index form against the strided slices the model uses, and StrideSSM's projections,
@@ -35,10 +36,15 @@ from engine.deform_conv import deform_conv2d_depthwise, deform_conv2d_depthwise_
 from engine.model import SasMamba, stride_anchor, stride_anchor_index
 from engine.scan import selective_scan_chunked, selective_scan_reference
 from engine.train import lifting_loss
+from engine.triton_deform import deform_conv2d_depthwise_triton
 
-DEFORM_TIMED = ("torchvision", "gather", "fused")
+DEFORM_TIMED = ("torchvision", "gather", "fused", "triton")
 GRAD_AGREEMENT = 1e-3  # fp32 model gradients, largest difference relative to each parameter's largest gradient
 # (or 3 x the difference between two runs of torchvision itself, where that is larger)
+# "triton" from bf16 inputs (it reads them as they are, the others cast them up first) against torchvision on the
+# same values in fp32, relative to the largest value: bf16 rounding of the results is 2^-8, so 1e-2 passes rounding
+# and catches a wrong bf16 read
+BF16_AGREEMENT = 1e-2
 SIZES = {"cuda": {"train": 16, "sweep": (4, 8, 16, 32, 64), "infer": (1, 64, 256, 1024), "layer": 16},
          # the CPU smoke run: small enough to finish in a minute or two; fp32 (the CPU inference path runs in fp32)
          "cpu": {"train": 2, "sweep": (2, 4), "infer": (1, 4), "layer": 1}}
@@ -120,10 +126,36 @@ def check_deform_conv(report: dict, dev: torch.device) -> None:
     inputs = [t.clone().requires_grad_() for t in (x, offset, weight, bias)]
     grad_out = torch.randn_like(ref)
     grads_ref = torch.autograd.grad(tv(*inputs), inputs, grad_out)
-    for name, fn in (("gather", deform_conv2d_depthwise), ("fused", deform_conv2d_depthwise_fused)):
-        grads = torch.autograd.grad(fn(*inputs), inputs, grad_out)
-        for arg, g, g_ref in zip(("x", "offset", "weight", "bias"), grads, grads_ref, strict=True):
-            report[f"deform_conv_{name}_grad_{arg}_max_rel_diff"] = max_rel(g, g_ref)
+    for name, fn in (("gather", deform_conv2d_depthwise), ("fused", deform_conv2d_depthwise_fused),
+                     ("triton", deform_conv2d_depthwise_triton)):
+        try:
+            if name == "triton":
+                report["deform_conv_triton_max_abs_diff"] = float((fn(x, offset, weight, bias) - ref).abs().max())
+            grads = torch.autograd.grad(fn(*inputs), inputs, grad_out)
+            for arg, g, g_ref in zip(("x", "offset", "weight", "bias"), grads, grads_ref, strict=True):
+                report[f"deform_conv_{name}_grad_{arg}_max_rel_diff"] = max_rel(g, g_ref)
+        except Exception as exc:  # noqa: BLE001 - e.g. triton missing or failing to compile: recorded, not fatal
+            report[f"error_deform_conv_{name}"] = error_text(exc)
+    try:
+        check_deform_conv_triton_bf16(report, tv, x, offset, weight, bias, grad_out)
+    except Exception as exc:  # noqa: BLE001
+        report["error_deform_conv_triton_bf16"] = error_text(exc)
+
+
+def check_deform_conv_triton_bf16(report: dict, tv, x, offset, weight, bias, grad_out) -> None:
+    """"triton" from bf16 x and offsets (what it gets under autocast) against torchvision on the same values in
+    fp32: `deform_conv_triton_bf16_max_rel_diff`, the largest over the value and the four gradients."""
+    xb, offb, gb = x.bfloat16(), offset.bfloat16(), grad_out.bfloat16()  # the reference gets the same values
+    inputs = [xb.float().requires_grad_(), offb.float().requires_grad_(), weight.clone().requires_grad_(),
+              bias.clone().requires_grad_()]
+    ref = tv(*inputs)
+    grads_ref = torch.autograd.grad(ref, inputs, gb.float())
+    inputs_b = [xb.requires_grad_(), offb.requires_grad_(), weight.clone().requires_grad_(),
+                bias.clone().requires_grad_()]
+    out = deform_conv2d_depthwise_triton(*inputs_b)
+    grads = torch.autograd.grad(out, inputs_b, gb)
+    report["deform_conv_triton_bf16_max_rel_diff"] = max(
+        max_rel(out, ref), *(max_rel(g, g_ref) for g, g_ref in zip(grads, grads_ref, strict=True)))
 
 
 def time_deform_conv(report: dict, dev: torch.device, batch: int) -> None:
@@ -132,7 +164,8 @@ def time_deform_conv(report: dict, dev: torch.device, batch: int) -> None:
     offset = (torch.randn(batch, 18, 243, 17, device=dev) * 2.0).requires_grad_()
     weight = torch.randn(128, 1, 3, 3, device=dev, requires_grad=True)
     bias = torch.randn(128, device=dev, requires_grad=True)
-    fns = {"gather": deform_conv2d_depthwise, "fused": deform_conv2d_depthwise_fused}
+    fns = {"gather": deform_conv2d_depthwise, "fused": deform_conv2d_depthwise_fused,
+           "triton": deform_conv2d_depthwise_triton}
     for impl in DEFORM_TIMED:
         try:
             fn = torchvision_deform() if impl == "torchvision" else fns[impl]
@@ -261,7 +294,7 @@ def compare_model_grads(report: dict, model: SasMamba, dev: torch.device) -> Non
     model.set_deform_impl("auto")
     torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
     pairs = (("torchvision_repeat", "torchvision"), ("gather", "torchvision"), ("fused", "torchvision"),
-             ("fused", "gather"))
+             ("fused", "gather"), ("triton", "torchvision"), ("triton", "fused"))
     for impl, ref in pairs:
         if impl in grads and ref in grads:
             report[f"model_grad_max_rel_diff_{impl}_vs_{ref}"] = max(
@@ -303,14 +336,25 @@ def time_train_by_deform_impl(report: dict, model: SasMamba, dev: torch.device) 
             torch.cuda.empty_cache()
     model.set_deform_impl("auto")
     model.train()
-    # only an implementation whose model gradients matched torchvision's may be recommended (torchvision itself
-    # always may; without torchvision nothing is checked and the fastest is named)
     floor = report.get("model_grad_max_rel_diff_torchvision_repeat_vs_torchvision", 0.0)
-    agree = [impl for impl in seconds if impl == "torchvision" or "torchvision" not in seconds
-             or report.get(f"model_grad_max_rel_diff_{impl}_vs_torchvision", float("inf"))
-             < max(GRAD_AGREEMENT, 3 * floor)]
+    agree = [impl for impl in seconds if deform_impl_agrees(report, impl, "torchvision" in seconds, floor)]
     if agree:
         report["recommended_deform_impl"] = min(agree, key=seconds.get)
+
+
+def deform_impl_agrees(report: dict, impl: str, have_torchvision: bool, floor: float) -> bool:
+    """May `impl` be recommended for training? Only if its fp32 model gradients matched torchvision's (torchvision
+    itself always may). Without torchvision the older implementations are named unchecked, but "triton" (new, and
+    unmeasured on a GPU before this script) must match "fused" (exact on CPU, gradchecked) instead; and it must
+    also pass the bf16 check, as training feeds it bf16. A check that failed or did not run counts as
+    disagreement."""
+    if impl == "torchvision":
+        return True
+    ref = "torchvision" if have_torchvision else "fused" if impl == "triton" else None
+    if ref is not None and not (report.get(f"model_grad_max_rel_diff_{impl}_vs_{ref}", float("inf"))
+                                < max(GRAD_AGREEMENT, 3 * floor)):
+        return False
+    return impl != "triton" or report.get("deform_conv_triton_bf16_max_rel_diff", float("inf")) < BF16_AGREEMENT
 
 
 def time_train_batches(report: dict, model: SasMamba, dev: torch.device) -> None:

@@ -80,3 +80,27 @@ def test_triton_deform_conv_is_default_with_opt_out(monkeypatch):
     assert triton_scan.deform_enabled()
     monkeypatch.setenv("SASMAMBA_TRITON", "0")
     assert not triton_scan.deform_enabled()
+
+
+def test_triton_deform_impl_is_selectable_but_not_auto():
+    """The training CLI takes --deform-impl triton; "auto" never resolves to it (unmeasured on a GPU)."""
+    from engine.train import parse_args
+
+    assert parse_args(["--out", "run", "--deform-impl", "triton"]).deform_impl == "triton"
+    assert parse_args(["--out", "run"]).deform_impl == "auto"
+
+
+def test_triton_deform_impl_says_why_it_cannot_run(monkeypatch):
+    """On a CPU tensor without Triton's interpreter, or where triton does not import: a clear error, no fallback."""
+    from engine.deform_conv import DeformableDepthwiseConv
+
+    conv = DeformableDepthwiseConv(4)
+    conv.impl = "triton"
+    x, offset = torch.randn(1, 4, 5, 3), torch.zeros(1, 18, 5, 3)
+    monkeypatch.setattr(triton_scan, "available", lambda: True)
+    monkeypatch.setattr(triton_scan, "interpreted", lambda: False)
+    with pytest.raises(RuntimeError, match="needs CUDA tensors"):
+        conv(x, offset)
+    monkeypatch.setattr(triton_scan, "available", lambda: False)
+    with pytest.raises(RuntimeError, match="triton does not import"):
+        conv(x, offset)
