@@ -97,6 +97,24 @@ def stride_scan_kernel(xa_ptr, xc_ptr, pa_ptr, pc_ptr, a_ptr, dtw_ptr, dtb_ptr, 
 
 
 @triton.jit
+def _tap_point(off_base, os_c, pmask, h, w, t, K: tl.constexpr):
+    """Tap t's sampling point for positions (h, w), torchvision's offset layout ((dy, dx) per tap): the top-left
+    neighbour (y0, x0) and the bilinear fractions (ly, lx). One function for the forward and the backward, so both
+    find the same point with the same rounding."""
+    py = (h + (t // K - K // 2)).to(tl.float32) + tl.load(off_base + 2 * t * os_c, mask=pmask,
+                                                             other=0.0).to(tl.float32)
+    px = (w + (t % K - K // 2)).to(tl.float32) + tl.load(off_base + (2 * t + 1) * os_c, mask=pmask,
+                                                             other=0.0).to(tl.float32)
+    fy = tl.floor(py)
+    fx = tl.floor(px)
+    # far outside (or not finite): no neighbour inside, and no integer overflow in the conversion; ly, lx are NaN
+    # for a non-finite offset, which then reaches the output as in the reference
+    y0 = tl.where(tl.abs(fy) < 1e9, fy, -2.0).to(tl.int32)
+    x0 = tl.where(tl.abs(fx) < 1e9, fx, -2.0).to(tl.int32)
+    return y0, x0, py - fy, px - fx
+
+
+@triton.jit
 def deform_conv_kernel(x_ptr, off_ptr, w_ptr, b_ptr, out_ptr, H, W, C, xs_b, xs_h, xs_w, os_b, os_h, os_w, os_c,
                        K: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, HAS_BIAS: tl.constexpr,
                        SILU: tl.constexpr, UNROLL: tl.constexpr):
@@ -118,17 +136,7 @@ def deform_conv_kernel(x_ptr, off_ptr, w_ptr, b_ptr, out_ptr, H, W, C, xs_b, xs_
     for t in tl.range(0, K * K, loop_unroll_factor=UNROLL):
         # the tap's sampling point is shared by every channel: found once per position, then the 4 neighbour rows
         # are read as whole channel vectors (coalesced), as in engine/native/deform.c
-        py = (h + (t // K - K // 2)).to(tl.float32) + tl.load(off_base + 2 * t * os_c, mask=pmask,
-                                                                 other=0.0).to(tl.float32)
-        px = (w + (t % K - K // 2)).to(tl.float32) + tl.load(off_base + (2 * t + 1) * os_c, mask=pmask,
-                                                                 other=0.0).to(tl.float32)
-        fy = tl.floor(py)
-        fx = tl.floor(px)
-        ly = py - fy  # NaN for a non-finite offset, which then reaches the output as in the reference
-        lx = px - fx
-        # far outside (or not finite): no neighbour inside, and no integer overflow in the conversion
-        y0 = tl.where(tl.abs(fy) < 1e9, fy, -2.0).to(tl.int32)
-        x0 = tl.where(tl.abs(fx) < 1e9, fx, -2.0).to(tl.int32)
+        y0, x0, ly, lx = _tap_point(off_base, os_c, pmask, h, w, t, K)
         s = tl.zeros((BLOCK_P, BLOCK_C), tl.float32)
         for corner in tl.static_range(4):
             yy = y0 + corner // 2
@@ -178,17 +186,7 @@ def deform_conv_bwd_kernel(x_ptr, off_ptr, w_ptr, g_ptr, gx_ptr, goff_ptr, part_
     g = tl.load(g_ptr + bi.to(tl.int64) * gs_b + (h * gs_h + w * gs_w)[:, None] + c[None, :],
                 mask=pmask[:, None] & cmask[None, :], other=0.0).to(tl.float32)
     for t in tl.range(0, K * K, loop_unroll_factor=1):  # rolled, as the forward's default
-        # the sampling point exactly as the forward finds it (same rounding, same far-outside guard)
-        py = (h + (t // K - K // 2)).to(tl.float32) + tl.load(off_base + 2 * t * os_c, mask=pmask,
-                                                                 other=0.0).to(tl.float32)
-        px = (w + (t % K - K // 2)).to(tl.float32) + tl.load(off_base + (2 * t + 1) * os_c, mask=pmask,
-                                                                 other=0.0).to(tl.float32)
-        fy = tl.floor(py)
-        fx = tl.floor(px)
-        ly = py - fy
-        lx = px - fx
-        y0 = tl.where(tl.abs(fy) < 1e9, fy, -2.0).to(tl.int32)
-        x0 = tl.where(tl.abs(fx) < 1e9, fx, -2.0).to(tl.int32)
+        y0, x0, ly, lx = _tap_point(off_base, os_c, pmask, h, w, t, K)  # the forward's point, by the same code
         g_sample = g * tl.load(w_ptr + c * (K * K) + t, mask=cmask, other=0.0)[None, :]  # d loss / d sample
         sample = tl.zeros((BLOCK_P, BLOCK_C), tl.float32)
         g_py = tl.zeros((BLOCK_P,), tl.float32)
