@@ -181,6 +181,12 @@ def gpu_best(gpu: dict | None) -> tuple[float | None, str | None]:
     return rates[key], gpu.get("triton_card") if key.endswith("_triton") else gpu.get("card")
 
 
+def gpu_headline(gpu: dict | None) -> dict:
+    """The headline's GPU entries from `gpu_figures()`: the best rate, rounded, and its card."""
+    rate, card = gpu_best(gpu)
+    return {"gpu_frames_per_s": rate and round(rate), "gpu_card": card}
+
+
 def run(quick: bool = False) -> dict:
     from engine.lifter import Lifter, available_backends
 
@@ -215,10 +221,9 @@ def run(quick: bool = False) -> dict:
     result["gpu"] = gpu_figures()
     best_numpy = max(r["frames_per_s"] for r in numpy_runs.values())
     best_torch = max((r["frames_per_s"] for r in torch_runs.values()), default=None)
-    gpu_rate, gpu_card = gpu_best(result["gpu"])
     result["headline"] = {
         "numpy_frames_per_s": round(best_numpy, 1), "torch_cpu_frames_per_s": best_torch and round(best_torch, 1),
-        "gpu_frames_per_s": gpu_rate and round(gpu_rate), "gpu_card": gpu_card,
+        **gpu_headline(result["gpu"]),
         "lift_numpy_clip_frames_per_s": round(result["lift_numpy"]["clip_frames_per_s"], 1),
         "lift_torch_clip_frames_per_s": round(result["lift_torch_cpu"]["clip_frames_per_s"], 1)
         if "lift_torch_cpu" in result else None,
