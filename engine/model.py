@@ -86,10 +86,13 @@ class StrideSSM(nn.Module):
         self.scan_backend = "auto"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not x.is_cuda and not torch.is_grad_enabled() and self.scan_backend in ("auto", "torch"):
+        backend = self.scan_backend
+        if backend == "triton-train" and not torch.is_grad_enabled():
+            backend = "auto"  # a training scan: inference (validation included) keeps the default paths
+        if not x.is_cuda and not torch.is_grad_enabled() and backend in ("auto", "torch"):
             return self.forward_cpu_inference(x)
         if (x.is_cuda or triton_scan.interpreted()) and not torch.is_grad_enabled() and (
-                self.scan_backend == "triton" or (self.scan_backend == "auto" and x.is_cuda and triton_scan.enabled())):
+                backend == "triton" or (backend == "auto" and x.is_cuda and triton_scan.enabled())):
             if self.scan_backend == "triton":  # asked for by name: its errors are the caller's to see
                 return self.forward_triton_inference(x)
             try:
@@ -119,7 +122,7 @@ class StrideSSM(nn.Module):
 
         y = selective_scan(
             xs.reshape(b, k * di, length), dt.reshape(b, k * di, length), -torch.exp(self.A_log.float()),
-            B, C, self.D, delta_bias=self.dt_proj_bias.reshape(-1), delta_softplus=True, backend=self.scan_backend,
+            B, C, self.D, delta_bias=self.dt_proj_bias.reshape(-1), delta_softplus=True, backend=backend,
         ).view(b, k, di, length)  # (b, K, di, L)
 
         # back to frame-major grid order, then sum the four directions
@@ -307,6 +310,9 @@ class SasMamba(nn.Module):
         self.head = nn.Linear(cfg.dim, cfg.out_channels)
 
     def set_scan_backend(self, backend: str) -> None:
+        """engine/scan.py's `selective_scan` backend names, plus "triton" (the fused inference scan,
+        engine/triton_scan.py). "triton-train" (engine/triton_selective_scan.py) runs only where grad is enabled;
+        without grad the model takes the "auto" paths, so validation is unchanged."""
         for module in self.modules():
             if isinstance(module, StrideSSM):
                 module.scan_backend = backend

@@ -14,7 +14,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from . import triton_scan
+from . import triton_scan, triton_selective_scan
 
 
 def _prepare_delta(delta: torch.Tensor, delta_bias: torch.Tensor | None, delta_softplus: bool) -> torch.Tensor:
@@ -177,11 +177,15 @@ def gpu_scan_path() -> str | None:
 
 
 def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=True, backend="auto") -> torch.Tensor:
-    """Dispatch: 'cuda' (mamba-ssm, tensors on CUDA), 'torch' (chunked; blocked sequential for CPU inference),
-    'chunked', 'blocked', 'reference' (loop), 'auto'. (StrideSSM's 'triton' backend never reaches this dispatcher
-    for inference: engine/triton_scan.py replaces the whole four-direction scan; with grad it falls back to 'auto'.)"""
+    """Dispatch: 'cuda' (mamba-ssm, tensors on CUDA), 'triton-train' (engine/triton_selective_scan.py: the same
+    scan in Triton with a backward, for training; CUDA tensors, or CPU under TRITON_INTERPRET=1), 'torch' (chunked;
+    blocked sequential for CPU inference), 'chunked', 'blocked', 'reference' (loop), 'auto'. (StrideSSM's 'triton'
+    backend never reaches this dispatcher for inference: engine/triton_scan.py replaces the whole four-direction
+    scan; with grad it falls back to 'auto'.)"""
     if backend == "triton":
         backend = "auto"
+    if backend == "triton-train":
+        return triton_selective_scan.selective_scan_fn(u, delta, A, B, C, D, delta_bias, delta_softplus)
     if backend == "auto":
         backend = "cuda" if u.is_cuda and cuda_scan_available() else "torch"
     if backend == "cuda":
@@ -200,4 +204,4 @@ def selective_scan(u, delta, A, B, C, D=None, delta_bias=None, delta_softplus=Tr
         return selective_scan_blocked(u, delta, A, B, C, D, delta_bias, delta_softplus)
     if backend == "reference":
         return selective_scan_reference(u, delta, A, B, C, D, delta_bias, delta_softplus)
-    raise ValueError(f"unknown scan backend {backend!r}; use auto, cuda, torch or reference")
+    raise ValueError(f"unknown scan backend {backend!r}; use auto, cuda, triton-train, torch or reference")

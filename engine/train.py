@@ -24,6 +24,9 @@ from .model import SasMamba, get_config
 from .train_data import CameraBank, build_clips, make_batch
 from .validation import validate, validation_clips
 
+# --scan-impl -> SasMamba.set_scan_backend: "auto" is the model's default (mamba-ssm where it imports)
+SCAN_IMPLS = {"auto": "auto", "mamba-ssm": "cuda", "triton": "triton-train"}
+
 
 def mpjpe_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return torch.linalg.vector_norm(pred - target, dim=-1).mean()
@@ -73,6 +76,10 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--bf16", action="store_true", help="bf16 autocast (CUDA)")
     ap.add_argument("--deform-impl", default="auto", choices=DEFORM_IMPLS,
                     help="deformable conv implementation (same result; speed differs, see scripts/check_gpu.py)")
+    ap.add_argument("--scan-impl", default="auto", choices=tuple(SCAN_IMPLS),
+                    help="training's selective scan: auto (mamba-ssm's CUDA kernel where it imports, else torch's), "
+                         "mamba-ssm (that kernel by name, at validation too), or triton (engine/"
+                         "triton_selective_scan.py: no mamba-ssm build needed; validation keeps the auto paths)")
     ap.add_argument("--max-steps", type=int, default=0,
                     help="stop once the step count, the checkpoint's steps included, reaches this (smoke tests)")
     ap.add_argument("--run-steps", type=int, default=0,
@@ -116,6 +123,7 @@ class Trainer:
         self.cfg = get_config(args.config)
         self.model = SasMamba(self.cfg).to(self.device)
         self.model.set_deform_impl(args.deform_impl)
+        self.model.set_scan_backend(SCAN_IMPLS[args.scan_impl])
         device_ids = [local] if self.device.type == "cuda" else None
         self.ddp = (torch.nn.parallel.DistributedDataParallel(self.model, device_ids=device_ids)
                     if self.distributed else self.model)

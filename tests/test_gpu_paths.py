@@ -104,3 +104,29 @@ def test_triton_deform_impl_says_why_it_cannot_run(monkeypatch):
     monkeypatch.setattr(triton_scan, "available", lambda: False)
     with pytest.raises(RuntimeError, match="triton does not import"):
         conv(x, offset)
+
+
+def test_triton_scan_impl_is_selectable_but_not_auto():
+    """The training CLI takes --scan-impl triton (the scan backend "triton-train"); the default stays "auto"."""
+    from engine.train import SCAN_IMPLS, parse_args
+
+    assert parse_args(["--out", "run", "--scan-impl", "triton"]).scan_impl == "triton"
+    assert parse_args(["--out", "run"]).scan_impl == "auto"
+    assert SCAN_IMPLS == {"auto": "auto", "mamba-ssm": "cuda", "triton": "triton-train"}
+    with pytest.raises(SystemExit):
+        parse_args(["--out", "run", "--scan-impl", "fast"])
+
+
+def test_triton_train_scan_says_why_it_cannot_run(monkeypatch):
+    """The "triton-train" scan backend on a CPU tensor without the interpreter, or without triton: a clear error."""
+    from engine.scan import selective_scan
+
+    u = torch.randn(1, 4, 5)
+    B = torch.randn(1, 2, 3, 5)
+    monkeypatch.setattr(triton_scan, "available", lambda: True)
+    monkeypatch.setattr(triton_scan, "interpreted", lambda: False)
+    with pytest.raises(RuntimeError, match="needs CUDA tensors"):
+        selective_scan(u, u, -torch.ones(4, 3), B, B, backend="triton-train")
+    monkeypatch.setattr(triton_scan, "available", lambda: False)
+    with pytest.raises(RuntimeError, match="triton does not import"):
+        selective_scan(u, u, -torch.ones(4, 3), B, B, backend="triton-train")
