@@ -3,7 +3,9 @@
 - our deformable depthwise convs ("gather" and "fused", engine/deform_conv.py; "triton", engine/triton_deform.py,
   also from bf16 inputs as under autocast) against torchvision's, values and gradients, and each one's forward +
   backward time at sasmamba-s training shapes;
-- our chunked scan and the sequential reference against mamba-ssm's CUDA selective_scan_fn;
+- our chunked scan and the sequential reference against mamba-ssm's CUDA selective_scan_fn; the Triton scan with
+  a backward (engine/triton_selective_scan.py, `--scan-impl triton`) against both, values and gradients, and its
+  forward + backward time and peak memory beside mamba-ssm's at training shapes;
 - a full sasmamba-s forward with the cuda scan against the torch scan;
 - the stride-anchor add, index form against the strided slices the model uses, and StrideSSM's projections,
   einsums against the b K matmuls it uses (forward + backward time);
@@ -191,6 +193,69 @@ def check_scan(report: dict, dev: torch.device) -> None:
     y_chunk = selective_scan_chunked(u, delta, A, Bm, Cm, D, db, True)
     report["scan_cuda_vs_reference_max_abs"] = float((y_cuda - y_ref).abs().max())
     report["scan_chunked_vs_reference_max_abs"] = float((y_chunk - y_ref).abs().max())
+
+
+def scan_inputs(dev: torch.device, b: int, g: int, d: int, n: int, length: int, dtype=torch.float32) -> list:
+    """Leaf inputs of a selective scan as StrideSSM gives them (u, delta, B, C in `dtype`, as under autocast)."""
+    vals = [torch.randn(b, g * d, length, device=dev), torch.randn(b, g * d, length, device=dev) * 0.5 - 1,
+            -torch.exp(torch.randn(g * d, n, device=dev)), torch.randn(b, g, n, length, device=dev),
+            torch.randn(b, g, n, length, device=dev), torch.randn(g * d, device=dev), torch.randn(g * d, device=dev)]
+    return [(v.to(dtype) if i in (0, 1, 3, 4) else v).requires_grad_() for i, v in enumerate(vals)]
+
+
+def scan_grads(fn, inputs: list, dy: torch.Tensor) -> list:
+    y = fn(*inputs[:5], inputs[5], delta_bias=inputs[6], delta_softplus=True)
+    return [y, *torch.autograd.grad(y, inputs, dy.to(y.dtype))]
+
+
+def check_triton_train_scan(report: dict, dev: torch.device) -> None:
+    """engine/triton_selective_scan.py (scan backend "triton-train"): values and all 7 gradients against the
+    reference loop's autograd (fp32), and against mamba-ssm's where it imports; each comparison recorded on its
+    own (`scan_triton_train_vs_<other>_max_rel`: {y, u, delta, A, B, C, D, delta_bias}), failures as errors."""
+    from engine.triton_selective_scan import selective_scan_fn as triton_fn
+
+    names = ("y", "u", "delta", "A", "B", "C", "D", "delta_bias")
+    inputs = scan_inputs(dev, 2, 4, 32, 16, 1000)
+    dy = torch.randn(2, 128, 1000, device=dev)
+    got = scan_grads(triton_fn, inputs, dy)
+    others = {"reference": selective_scan_reference}
+    if dev.type == "cuda":
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+        others["mamba_ssm"] = selective_scan_fn
+    for other, fn in others.items():
+        try:
+            ref = scan_grads(fn, inputs, dy)
+            report[f"scan_triton_train_vs_{other}_max_rel"] = {
+                name: max_rel(a, r) for name, a, r in zip(names, got, ref, strict=True)}
+        except Exception as exc:  # noqa: BLE001 - e.g. mamba-ssm not built: the other comparison still counts
+            report[f"error_scan_triton_train_vs_{other}"] = error_text(exc)
+
+
+def time_triton_train_scan(report: dict, dev: torch.device) -> None:
+    """Forward + backward of one StrideSSM scan at sasmamba-s training shapes (batch 16, 4 x 128 channels,
+    L = 243 x 17, N = 16, bf16 u, delta, B, C as under autocast): the Triton scan beside mamba-ssm's, with peak
+    memory (the Triton forward keeps every state for its backward). The CPU smoke run uses tiny shapes."""
+    from engine.triton_selective_scan import selective_scan_fn as triton_fn
+
+    fns = {"triton_train": triton_fn}
+    try:
+        from mamba_ssm.ops.selective_scan_interface import selective_scan_fn
+
+        fns["mamba_ssm"] = selective_scan_fn
+    except Exception as exc:  # noqa: BLE001
+        report["error_scan_fwd_bwd_mamba_ssm"] = error_text(exc)
+    b, d, length = (16, 128, 243 * 17) if dev.type == "cuda" else (1, 4, 100)
+    inputs = scan_inputs(dev, b, 4, d, 16, length, torch.bfloat16 if dev.type == "cuda" else torch.float32)
+    dy = torch.randn(b, 4 * d, length, device=dev)
+    for name, fn in fns.items():
+        try:
+            reset_peak(dev)
+            sec = timed(lambda fn=fn: scan_grads(fn, inputs, dy), 5, dev)
+            report[f"scan_fwd_bwd_ms_batch{b}_{name}"] = 1e3 * sec
+            report[f"scan_fwd_bwd_peak_gb_batch{b}_{name}"] = peak_gb(dev)
+        except Exception as exc:  # noqa: BLE001 - recorded; the other scan is still timed
+            report[f"error_scan_fwd_bwd_{name}"] = error_text(exc)
 
 
 def check_model_scan(report: dict, model: SasMamba, dev: torch.device) -> None:
@@ -403,7 +468,10 @@ def run_checks() -> None:
         check.section("card", lambda: report.update(card=torch.cuda.get_device_name(0)))
     check.section("deform_conv", lambda: check_deform_conv(report, dev))
     check.section("scan", lambda: check_scan(report, dev))
+    check.section("triton_train_scan", lambda: check_triton_train_scan(report, dev))
     if not args.quick:
+        if not args.choose_impl:
+            check.section("triton_train_scan_time", lambda: time_triton_train_scan(report, dev))
         layer_batch = SIZES[dev.type]["layer"]
         if not args.choose_impl:
             check.section("deform_time", lambda: time_deform_conv(report, dev, layer_batch))
