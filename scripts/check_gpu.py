@@ -19,8 +19,8 @@ Writes JSON to the path given (default $OUT/gpu_check.json) after every section,
 what was measured; a failed section leaves `error_<section>` with its message.
 
 Usage: python scripts/check_gpu.py [OUTPUT] [--quick | --choose-impl] [--device cpu --config sasmamba-tiny]
-(`--quick`: kernel agreement only; `--choose-impl`: only what picks the training implementation, about a
-minute; `--device cpu`: a smoke run of the script itself, figures meaningless).
+(`--quick`: kernel agreement only; `--choose-impl`: only what picks the training deformable conv and scan,
+a minute or two; `--device cpu`: a smoke run of the script itself, figures meaningless).
 """
 
 from __future__ import annotations
@@ -407,6 +407,57 @@ def time_train_by_deform_impl(report: dict, model: SasMamba, dev: torch.device) 
         report["recommended_deform_impl"] = min(agree, key=seconds.get)
 
 
+def time_train_by_scan_impl(report: dict, model: SasMamba, dev: torch.device) -> None:
+    """The training scan, after the deformable conv is chosen: mamba-ssm's kernel against engine/
+    triton_selective_scan.py ("triton-train"). Model gradients of the two in fp32 (TF32 off, eval: no drop-path)
+    first, then a bf16 training step each with the recommended deformable conv; `recommended_scan_impl` (what
+    scripts/gpu_train.sh passes as --scan-impl) is "triton" only where its scan-level values and gradients matched
+    mamba-ssm's (check_triton_train_scan), its model gradients did too, and its step was faster; else "auto"."""
+    impls = {"mamba-ssm": "cuda", "triton": "triton-train"}
+    model.set_deform_impl(report.get("recommended_deform_impl", "auto"))
+    tf32 = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    model.eval()
+    x = torch.randn(2, model.cfg.frames, 17, 2, device=dev)
+    y = torch.randn(2, model.cfg.frames, 17, 3, device=dev)
+    grads = {}
+    for impl, backend in impls.items():
+        try:
+            model.set_scan_backend(backend)
+            model.zero_grad()
+            lifting_loss(model(x), y)[0].backward()
+            grads[impl] = {n: p.grad.clone() for n, p in model.named_parameters()}
+        except Exception as exc:  # noqa: BLE001
+            report[f"error_model_grads_scan_{impl}"] = error_text(exc)
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = tf32
+    if len(grads) == 2:
+        report["model_grad_max_rel_diff_scan_triton_vs_mamba_ssm"] = max(
+            max_rel(grads["triton"][n], g) for n, g in grads["mamba-ssm"].items())
+    batch = SIZES[dev.type]["train"]
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-4)
+    step = make_step(model, opt, dev, batch)
+    seconds = {}
+    for impl, backend in impls.items():
+        key = f"train_step_s_batch{batch}_bf16_scan_{impl}"
+        try:
+            model.set_scan_backend(backend)
+            reset_peak(dev)
+            seconds[impl] = report[key] = timed(step, 10, dev)
+            report[f"train_peak_gb_batch{batch}_bf16_scan_{impl}"] = peak_gb(dev)
+        except Exception as exc:  # noqa: BLE001
+            report[f"error_{key}"] = error_text(exc)
+        if dev.type == "cuda":
+            torch.cuda.empty_cache()
+    model.set_scan_backend("auto")
+    model.set_deform_impl("auto")
+    scan_level = report.get("scan_triton_train_vs_mamba_ssm_max_rel") or {}
+    agrees = (bool(scan_level) and max(scan_level.values()) < GRAD_AGREEMENT
+              and report.get("model_grad_max_rel_diff_scan_triton_vs_mamba_ssm", float("inf")) < GRAD_AGREEMENT)
+    faster = "triton" in seconds and seconds["triton"] < seconds.get("mamba-ssm", float("inf"))
+    report["recommended_scan_impl"] = "triton" if agrees and faster else "auto"
+
+
 def deform_impl_agrees(report: dict, impl: str, have_torchvision: bool, floor: float) -> bool:
     """May `impl` be recommended for training? Only if its fp32 model gradients matched torchvision's (torchvision
     itself always may). Without torchvision the older implementations are named unchecked, but "triton" (new, and
@@ -455,8 +506,8 @@ def run_checks() -> None:
     ap.add_argument("output", nargs="?", default=os.path.join(os.environ.get("OUT", "."), "gpu_check.json"))
     ap.add_argument("--quick", action="store_true", help="kernel agreement only, no timings")
     ap.add_argument("--choose-impl", action="store_true",
-                    help="only what picks the training deformable conv (agreement, gradients, step time per "
-                         "implementation): the short check before training on a machine of several GPUs")
+                    help="only what picks the training deformable conv and scan (agreement, gradients, step "
+                         "time per implementation): the short check before training on a machine of several GPUs")
     ap.add_argument("--device", default="cuda", choices=["cuda", "cpu"])
     ap.add_argument("--config", default="sasmamba-s")
     args = ap.parse_args()
@@ -480,10 +531,12 @@ def run_checks() -> None:
         models = []
         check.section("model", lambda: models.append(SasMamba(args.config).to(dev)))
         sections = (("model_scan", check_model_scan), ("model_grads", compare_model_grads),
-                    ("train_by_deform_impl", time_train_by_deform_impl), ("train_batches", time_train_batches),
+                    ("train_by_deform_impl", time_train_by_deform_impl),
+                    ("train_by_scan_impl", time_train_by_scan_impl), ("train_batches", time_train_batches),
                     ("inference", time_inference))
         if args.choose_impl:
-            sections = tuple(sec for sec in sections if sec[0] in ("model_grads", "train_by_deform_impl"))
+            sections = tuple(sec for sec in sections
+                             if sec[0] in ("model_grads", "train_by_deform_impl", "train_by_scan_impl"))
         for name, fn in sections if models else ():
             check.section(name, functools.partial(fn, report, models[0], dev))
     print(json.dumps(report, indent=1))

@@ -23,7 +23,11 @@ rdzv=(--standalone)
 # ran earlier in this call (else auto); a --deform-impl among the extra args wins
 deform=$(python3 -c "import json, os; print(json.load(open(os.path.join(os.environ['OUT'], 'gpu_check.json')))
 .get('recommended_deform_impl', 'auto'))" 2>/dev/null || echo auto)
+# the same for the training scan (mamba-ssm's, or engine/triton_selective_scan.py's where check_gpu.py found it equal
+# and faster); a --scan-impl among the extra args wins
+scan=$(python3 -c "import json, os; print(json.load(open(os.path.join(os.environ['OUT'], 'gpu_check.json')))
+.get('recommended_scan_impl', 'auto'))" 2>/dev/null || echo auto)
 setsid nohup torchrun "${rdzv[@]}" --nproc_per_node "$gpus" -m engine train --out "runs/$name" --bf16 \
-  --deform-impl "$deform" --time-limit "$minutes" "${resume[@]}" "$@" > "runs/$name/stdout.log" 2>&1 &
-echo "training $name on $gpus GPU(s) ${GPUS:+($GPUS) }for $minutes min, deformable conv $deform" \
-  "(resume: ${resume[*]:-none})"
+  --deform-impl "$deform" --scan-impl "$scan" --time-limit "$minutes" "${resume[@]}" "$@" > "runs/$name/stdout.log" 2>&1 &
+echo "training $name on $gpus GPU(s) ${GPUS:+($GPUS) }for $minutes min, deformable conv $deform," \
+  "scan $scan (resume: ${resume[*]:-none})"
