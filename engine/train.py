@@ -204,12 +204,9 @@ class Trainer:
                 if self.rank == 0 and self.step % 100 == 0:
                     print(f"epoch {self.epoch} step {self.step} loss {torch.stack(losses[-100:]).mean():.5f} "
                           f"{(time.time() - t_epoch) / (i + 1 - skip):.3f}s/step", flush=True)
-                elapsed_min = (time.time() - start) / 60
-                # a STOP file in the run folder ends a background run cleanly (checkpoint kept) without a signal
-                asked = self.step % 20 == 0 and (args.out / "STOP").exists()
                 if (args.max_steps and self.step >= args.max_steps
                         or args.run_steps and self.step - self.start_step >= args.run_steps
-                        or args.time_limit and elapsed_min > args.time_limit or asked):
+                        or self.step % 20 == 0 and self.asked_to_stop(start)):
                     stop = True
                     break
                 if (time.time() - last_save) / 60 > args.save_every:
@@ -241,7 +238,22 @@ class Trainer:
             self.save("last.pt")
             last_save = time.time()
         if self.distributed:
+            # every rank done (rank 0 may still be writing checkpoints) before the group goes: a rank that tore its
+            # gloo group down while the other still used it aborted now and then on a busy 2-core CI box
+            dist.barrier()
             dist.destroy_process_group()
+
+    def asked_to_stop(self, start: float) -> bool:
+        """A STOP file in the run folder (ends a background run cleanly, checkpoint kept, without a signal) or the
+        time limit. Decided once for all ranks: each reads its own clock and the file at its own moment, and a rank
+        that stopped alone would leave the others waiting in the next step's all-reduce."""
+        args = self.args
+        wanted = (args.out / "STOP").exists() or bool(args.time_limit and (time.time() - start) / 60 > args.time_limit)
+        if not self.distributed:
+            return wanted
+        flag = torch.tensor([float(wanted)], device=self.device)
+        dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+        return bool(flag.item())
 
     def validate(self, robustness: bool = False, virtual_subjects: bool = False) -> dict:
         """P1 in mm on held-out training-subject takes, ground-truth 2D from the 4 real cameras, exact mm; with

@@ -53,6 +53,17 @@ def test_two_process_epoch_validates_like_one_process_and_resumes_on_one(tmp_pat
     assert (state["step"], state["epoch_samples"], state["world"]) == (6, 5 * 2 * 2 + 2, 1)
 
 
+def test_stop_file_stops_every_process_at_the_same_step(tmp_path, h36m_dir):
+    """A STOP file ends a background run at the next check (every 20 steps), decided once for all processes: a
+    process stopping alone would leave the other waiting in its next all-reduce."""
+    out = tmp_path / "stop"
+    out.mkdir()
+    (out / "STOP").touch()
+    torchrun(["--epochs", "10", "--max-steps", "60", "--out", str(out)])
+    state = torch.load(out / "last.pt", weights_only=False)
+    assert state["step"] == 20 and state["world"] == 2
+
+
 def test_warmup_ramps_the_learning_rate_from_this_runs_first_step(tmp_path, h36m_dir):
     run = Trainer(parse_args([*TINY, "--out", str(tmp_path / "w"), "--lr", "1e-3", "--lr-decay", "0.5",
                               "--warmup-steps", "10", "--max-steps", "3"]))
