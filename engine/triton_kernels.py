@@ -97,6 +97,21 @@ def stride_scan_kernel(xa_ptr, xc_ptr, pa_ptr, pc_ptr, a_ptr, dtw_ptr, dtb_ptr, 
 
 
 @triton.jit
+def _deform_program(x_ptr, off_ptr, H, W, C, xs_b, os_b, os_h, os_w, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr):
+    """This program's tile of the deformable conv, the same for the forward and the backward: its window bi, grid
+    positions p (BLOCK_P,) and channels c (BLOCK_C,) with their masks, the positions' rows h and columns w, and
+    the window's input and the positions' offsets."""
+    bi = tl.program_id(0)
+    p = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
+    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
+    h = p // W
+    w = p % W
+    x_base = x_ptr + bi.to(tl.int64) * xs_b
+    off_base = off_ptr + bi.to(tl.int64) * os_b + h * os_h + w * os_w
+    return bi, p, c, p < H * W, c < C, h, w, x_base, off_base
+
+
+@triton.jit
 def _tap_point(off_base, os_c, pmask, h, w, t, K: tl.constexpr):
     """Tap t's sampling point for positions (h, w), torchvision's offset layout ((dy, dx) per tap): the top-left
     neighbour (y0, x0) and the bilinear fractions (ly, lx). One function for the forward and the backward, so both
@@ -118,15 +133,8 @@ def _tap_point(off_base, os_c, pmask, h, w, t, K: tl.constexpr):
 def deform_conv_kernel(x_ptr, off_ptr, w_ptr, b_ptr, out_ptr, H, W, C, xs_b, xs_h, xs_w, os_b, os_h, os_w, os_c,
                        K: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_C: tl.constexpr, HAS_BIAS: tl.constexpr,
                        SILU: tl.constexpr, UNROLL: tl.constexpr):
-    bi = tl.program_id(0)
-    p = tl.program_id(1) * BLOCK_P + tl.arange(0, BLOCK_P)
-    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
-    pmask = p < H * W
-    cmask = c < C
-    h = p // W
-    w = p % W
-    x_base = x_ptr + bi.to(tl.int64) * xs_b
-    off_base = off_ptr + bi.to(tl.int64) * os_b + h * os_h + w * os_w
+    bi, p, c, pmask, cmask, h, w, x_base, off_base = _deform_program(x_ptr, off_ptr, H, W, C, xs_b, os_b, os_h,
+                                                                     os_w, BLOCK_P, BLOCK_C)
     if HAS_BIAS:
         acc = tl.zeros((BLOCK_P, BLOCK_C), tl.float32) + tl.load(b_ptr + c, mask=cmask, other=0.0)[None, :]
     else:
@@ -169,16 +177,9 @@ def deform_conv_bwd_kernel(x_ptr, off_ptr, w_ptr, g_ptr, gx_ptr, goff_ptr, part_
         d loss / d weight[:, t]) and of g (row K*K: d loss / d bias), summed over programs by the caller. Plain
         stores instead of atomics: every program would add into the same K*K * C addresses (thousands of programs
         contending on one cache line each)."""
-    bi = tl.program_id(0)
+    bi, p, c, pmask, cmask, h, w, x_base, off_base = _deform_program(x_ptr, off_ptr, H, W, C, xs_b, os_b, os_h,
+                                                                     os_w, BLOCK_P, BLOCK_C)
     pb = tl.program_id(1)
-    p = pb * BLOCK_P + tl.arange(0, BLOCK_P)
-    c = tl.program_id(2) * BLOCK_C + tl.arange(0, BLOCK_C)
-    pmask = p < H * W
-    cmask = c < C
-    h = p // W
-    w = p % W
-    x_base = x_ptr + bi.to(tl.int64) * xs_b
-    off_base = off_ptr + bi.to(tl.int64) * os_b + h * os_h + w * os_w
     gx_base = gx_ptr + bi.to(tl.int64) * H * W * C
     goff_base = goff_ptr + (bi.to(tl.int64) * H * W + p) * (2 * K * K)
     part_base = part_ptr + (bi.to(tl.int64) * tl.num_programs(1) + pb) * (K * K + 1) * C

@@ -21,14 +21,22 @@ def _softplus(x):
 
 
 @triton.jit
-def _program_channels(DG, BLOCK_D: tl.constexpr):
-    """(group, this program's block index within it, channel-in-group indices (BLOCK_D,), their mask)."""
+def _program_tile(a_ptr, DG, N: tl.constexpr, N_PAD: tl.constexpr, BLOCK_D: tl.constexpr):
+    """This program's (N_PAD, BLOCK_D) tile, the same for the forward and the backward: its group g, its block
+    index within the group, its channels c (BLOCK_D,) and their mask, the state indices ns (N_PAD,) and their
+    mask, the tile's mask, and A on the tile (padded states and channels get A = 0)."""
     nblk = tl.cdiv(DG, BLOCK_D)
     pid = tl.program_id(1)
     g = pid // nblk
     blk = pid % nblk
     cg = blk * BLOCK_D + tl.arange(0, BLOCK_D)
-    return g, blk, cg, cg < DG
+    cmask = cg < DG
+    c = g * DG + cg
+    ns = tl.arange(0, N_PAD)
+    nmask = ns < N
+    m2 = nmask[:, None] & cmask[None, :]
+    A = tl.load(a_ptr + c[None, :] * N + ns[:, None], mask=m2, other=0.0)
+    return g, blk, c, cmask, ns, nmask, m2, A
 
 
 @triton.jit
@@ -67,13 +75,9 @@ def selective_scan_fwd_kernel(u_ptr, dl_ptr, a_ptr, b_ptr, c_ptr, d_ptr, bias_pt
     """y (b, Dch, L) in y's dtype; with STORE_STATES every state h_t into h (b, L, N, Dch) float32, channels
     innermost so that a program's (N, BLOCK_D) tile is N contiguous runs (coalesced on a GPU)."""
     bi = tl.program_id(0).to(tl.int64)
-    g, blk, cg, cmask = _program_channels(DG, BLOCK_D)
-    c = g * DG + cg
-    ns = tl.arange(0, N_PAD)
-    nmask = ns < N
-    m2 = nmask[:, None] & cmask[None, :]
+    g, blk, c, cmask, ns, nmask, m2, A = _program_tile(a_ptr, DG, N, N_PAD, BLOCK_D)
     # padded states and channels get A = 0 and B = C = u = 0: they stay zero and add nothing
-    a = tl.load(a_ptr + c[None, :] * N + ns[:, None], mask=m2, other=0.0) * LOG2E  # exp(delta A) as one exp2
+    a = A * LOG2E  # exp(delta A) as one exp2
     bias, dd = _channel_params(bias_ptr, d_ptr, c, cmask, HAS_BIAS, HAS_D, BLOCK_D)
     row = (bi * Dch + c) * L
     bc_base = (bi * G + g) * N * L
@@ -102,12 +106,7 @@ def selective_scan_bwd_kernel(u_ptr, dl_ptr, a_ptr, b_ptr, c_ptr, d_ptr, bias_pt
       da (b, Dch, N), ddb (b, 2, Dch): sums over L of d loss / d A, / d D and / d delta_bias, summed over b by
         the caller."""
     bi = tl.program_id(0).to(tl.int64)
-    g, blk, cg, cmask = _program_channels(DG, BLOCK_D)
-    c = g * DG + cg
-    ns = tl.arange(0, N_PAD)
-    nmask = ns < N
-    m2 = nmask[:, None] & cmask[None, :]
-    A = tl.load(a_ptr + c[None, :] * N + ns[:, None], mask=m2, other=0.0)
+    g, blk, c, cmask, ns, nmask, m2, A = _program_tile(a_ptr, DG, N, N_PAD, BLOCK_D)
     bias, dd = _channel_params(bias_ptr, d_ptr, c, cmask, HAS_BIAS, HAS_D, BLOCK_D)
     row = (bi * Dch + c) * L
     bc_base = (bi * G + g) * N * L

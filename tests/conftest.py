@@ -53,6 +53,20 @@ def torch_one_thread():
     torch.set_num_threads(previous)
 
 
+@pytest.fixture()
+def triton_device() -> str:
+    """Where the Triton kernel tests run: CUDA where there is one, else Triton's interpreter on CPU tensors. Each
+    Triton test module sets TRITON_INTERPRET=1 before it imports triton (the interpreter is chosen at that import)
+    and skips itself without triton; a module imported after triton was loaded without the interpreter skips here."""
+    import os
+
+    import torch
+
+    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
+        pytest.skip("no CUDA and TRITON_INTERPRET is not 1 (triton was imported before this module)")
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
 @pytest.fixture(scope="session")
 def native_library(tmp_path_factory) -> Path:
     """engine/native/'s C kernels built for this machine into a temporary folder (by build.py's own step), so tests

@@ -19,14 +19,6 @@ pytest.importorskip("triton", reason="triton not installed (GPU machine, or pip 
 from engine.triton_deform import deform_conv2d_depthwise_triton, deform_conv_depthwise_backward  # noqa: E402
 
 
-@pytest.fixture()
-def dev():
-    """CUDA where there is one, else Triton's interpreter on CPU tensors."""
-    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
-        pytest.skip("no CUDA and TRITON_INTERPRET is not 1 (triton was imported before this module)")
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def _case(offsets: str, b: int = 2, h: int = 7, w: int = 5, c: int = 6, k: int = 3, seed: int = 0):
     """NCHW x as a permuted channel slice of a wider channels-last tensor (the model's in_proj output), offsets
     (b, 2 k^2, H, W), weight, bias."""
@@ -55,46 +47,47 @@ def _rel(a: torch.Tensor, b: torch.Tensor) -> float:
     ("fraction", {"c": 40}),  # 40 channels: two channel blocks, so the offsets' gradients add atomically
     ("fraction", {"b": 1, "h": 4, "w": 3, "c": 3, "k": 5}),  # 5 x 5 taps, most sampling points outside
 ])
-def test_values_and_gradients_match_reference(dev, offsets, shape):
+def test_values_and_gradients_match_reference(triton_device, offsets, shape):
     x, off, weight, bias = _case(offsets, **shape)
     grad_out = torch.randn(x.shape, generator=torch.Generator().manual_seed(9))
     inputs = [v.clone().requires_grad_() for v in (x, off, weight, bias)]
     ref = deform_conv2d_depthwise(*inputs)
     grads_ref = torch.autograd.grad(ref, inputs, grad_out)
-    inputs_dev = [v.detach().to(dev).requires_grad_() for v in (x, off, weight, bias)]
+    inputs_dev = [v.detach().to(triton_device).requires_grad_() for v in (x, off, weight, bias)]
     y = deform_conv2d_depthwise_triton(*inputs_dev)
-    grads = torch.autograd.grad(y, inputs_dev, grad_out.to(dev))
+    grads = torch.autograd.grad(y, inputs_dev, grad_out.to(triton_device))
     assert y.shape == ref.shape and _rel(y, ref) < 1e-5
     for name, g, g_ref in zip(("x", "offset", "weight", "bias"), grads, grads_ref, strict=True):
         assert g.shape == g_ref.shape and g.dtype == g_ref.dtype, name
         assert _rel(g, g_ref) < 1e-5, name
 
 
-def test_partial_blocks_and_strided_grad(dev):
+def test_partial_blocks_and_strided_grad(triton_device):
     """A position block and a channel block that end past the grid (35 positions in blocks of 8, 6 channels in a
     block of 8), a grad_out that is not channels-last, no bias."""
     x, off, weight, _ = _case("fraction", seed=2)
-    xl, offl = x.permute(0, 2, 3, 1).to(dev), off.permute(0, 2, 3, 1).to(dev)
+    xl, offl = x.permute(0, 2, 3, 1).to(triton_device), off.permute(0, 2, 3, 1).to(triton_device)
     grad_out = torch.randn(x.shape, generator=torch.Generator().manual_seed(3))  # NCHW contiguous
     inputs = [v.clone().requires_grad_() for v in (x, off, weight)]
     grads_ref = torch.autograd.grad(deform_conv2d_depthwise(*inputs, None), inputs, grad_out)
-    gx, goff, gw, gb = deform_conv_depthwise_backward(xl, offl, weight.to(dev), grad_out.to(dev).permute(0, 2, 3, 1))
+    gx, goff, gw, gb = deform_conv_depthwise_backward(xl, offl, weight.to(triton_device),
+                                                      grad_out.to(triton_device).permute(0, 2, 3, 1))
     for g, g_ref in zip((gx.permute(0, 3, 1, 2), goff.permute(0, 3, 1, 2), gw), grads_ref, strict=True):
         assert _rel(g, g_ref) < 1e-5
     assert _rel(gb, grad_out.sum((0, 2, 3))) < 1e-5
 
 
-def test_bf16_inputs_give_their_dtypes(dev):
+def test_bf16_inputs_give_their_dtypes(triton_device):
     """As under autocast: bf16 x and offsets, fp32 weights; values and gradients are the fp32 computation on the
     bf16 values, rounded to each input's dtype."""
     x, off, weight, bias = _case("fraction", seed=4)
     xb, offb = x.to(torch.bfloat16), off.to(torch.bfloat16)
-    conv = DeformableDepthwiseConv(6).to(dev)
+    conv = DeformableDepthwiseConv(6).to(triton_device)
     with torch.no_grad():
         conv.weight.copy_(weight)
         conv.bias.copy_(bias)
     conv.impl = "triton"
-    inputs = [v.to(dev).requires_grad_() for v in (xb, offb)]
+    inputs = [v.to(triton_device).requires_grad_() for v in (xb, offb)]
     y = conv(*inputs)
     assert y.dtype == torch.bfloat16
     grads = torch.autograd.grad(y.float().sum(), [*inputs, conv.weight, conv.bias])
@@ -107,7 +100,7 @@ def test_bf16_inputs_give_their_dtypes(dev):
         assert _rel(g.float(), g_ref) < 2**-7
 
 
-def test_model_gradients_match_reference(dev):
+def test_model_gradients_match_reference(triton_device):
     """A tiny model trained with "triton" gets the same loss gradients for every parameter as with "gather"
     (autograd through the reference)."""
     torch.manual_seed(0)
@@ -121,7 +114,7 @@ def test_model_gradients_match_reference(dev):
     results = {}
     for impl in ("gather", "triton"):
         model.set_deform_impl(impl)
-        model.to(dev if impl == "triton" else "cpu")
+        model.to(triton_device if impl == "triton" else "cpu")
         model.zero_grad()
         out = model(x.to(next(model.parameters()).device))
         out.square().mean().backward()

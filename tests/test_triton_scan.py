@@ -20,16 +20,8 @@ if not torch.cuda.is_available():  # the interpreter is chosen when triton is fi
 pytest.importorskip("triton", reason="triton not installed (GPU machine, or pip install --target ... triton)")
 
 
-@pytest.fixture()
-def interpreted():
-    """CUDA where there is one, else Triton's interpreter on CPU tensors."""
-    if not torch.cuda.is_available() and os.environ.get("TRITON_INTERPRET") != "1":
-        pytest.skip("no CUDA and TRITON_INTERPRET is not 1 (triton was imported before this module)")
-    yield "cuda" if torch.cuda.is_available() else "cpu"
-
-
 @pytest.mark.parametrize(("atomic", "prefetch"), [(True, 1), (False, 1), (True, 0), (True, 2)])
-def test_stride_scan_matches_time_major(interpreted, atomic, prefetch):
+def test_stride_scan_matches_time_major(triton_device, atomic, prefetch):
     """Odd T and J, 48 channels in blocks of 32 (a partial block), against the CPU inference path's scan."""
     torch.manual_seed(0)
     cfg = SasMambaConfig(dim=24, depth=1, frames=9)
@@ -40,7 +32,7 @@ def test_stride_scan_matches_time_major(interpreted, atomic, prefetch):
     A = -torch.exp(module.A_log.float()).view(4, di, n).transpose(1, 2).contiguous()
     with torch.no_grad():
         ref = module._stride_scan_time_major(xa, xc, proj_a, proj_c, A)
-        dev = interpreted
+        dev = triton_device
         y = triton_scan.stride_scan(*(v.to(dev) for v in (xa, xc, proj_a, proj_c, A)),
                                     module.dt_proj_weight.transpose(1, 2).to(dev),
                                     module.dt_proj_bias.view(4, di).to(dev), module.D.view(4, di).to(dev),
@@ -76,19 +68,19 @@ def _deform_reference(x, off, weight, bias):
     ("fraction", {"b": 1, "h": 3, "w": 1, "c": 5}, {}),  # one joint, 5 channels
     ("fraction", {"h": 9, "w": 4, "k": 5, "c": 24}, {"block_p": 8, "unroll": 3}),  # 5 x 5 taps, unrolled loop
 ])
-def test_deform_conv_matches_reference(interpreted, offsets, shape, settings):
+def test_deform_conv_matches_reference(triton_device, offsets, shape, settings):
     x, off, weight, bias = _deform_case(offsets, **shape)
     ref = _deform_reference(x, off, weight, bias)
-    dev = interpreted
+    dev = triton_device
     y = triton_scan.deform_conv_depthwise(x.to(dev), off.to(dev), weight.to(dev), bias.to(dev), **settings).cpu()
     assert y.shape == ref.shape and y.is_contiguous()
     assert float((y - ref).abs().max() / ref.abs().max()) < 1e-5
 
 
-def test_deform_conv_silu_no_bias_and_bf16(interpreted):
+def test_deform_conv_silu_no_bias_and_bf16(triton_device):
     """silu folded in; no bias; bf16 inputs (as under autocast) give bf16 within its rounding of an fp32 result."""
     x, off, weight, _ = _deform_case("fraction", seed=1)
-    dev = interpreted
+    dev = triton_device
     ref = F.silu(_deform_reference(x, off, weight, None))
     y = triton_scan.deform_conv_depthwise(x.to(dev), off.to(dev), weight.to(dev), None, silu=True).cpu()
     assert float((y - ref).abs().max() / ref.abs().max()) < 1e-5
@@ -99,7 +91,7 @@ def test_deform_conv_silu_no_bias_and_bf16(interpreted):
     assert float((y.float() - ref).abs().max() / ref.abs().max()) < 2**-7
 
 
-def test_model_forward_matches_reference_scan(interpreted, monkeypatch):
+def test_model_forward_matches_reference_scan(triton_device, monkeypatch):
     """A whole (tiny) model: the Triton inference path (the Triton scan and deformable conv) against the
     differentiable path with the reference loop; then with the module's own deformable conv (the bench's A/B)."""
     monkeypatch.delenv("SASMAMBA_TRITON_DEFORM", raising=False)  # the default: on
@@ -116,17 +108,17 @@ def test_model_forward_matches_reference_scan(interpreted, monkeypatch):
         model.set_scan_backend("reference")
         ref = model(x)
         model.set_scan_backend("triton")
-        model.to(interpreted)
-        y = model(x.to(interpreted))
+        model.to(triton_device)
+        y = model(x.to(triton_device))
         assert len(calls) == 2 * model.cfg.depth
         model.set_deform_impl("gather")
-        y_own = model(x.to(interpreted))
+        y_own = model(x.to(triton_device))
         assert len(calls) == 2 * model.cfg.depth
     for out in (y, y_own):
         assert float((out.cpu() - ref).abs().max() / ref.abs().max()) < 1e-5
 
 
-def test_deform_kernel_failure_falls_back(interpreted, monkeypatch, caplog):
+def test_deform_kernel_failure_falls_back(triton_device, monkeypatch, caplog):
     """A deformable conv kernel that fails at run time is switched off with one warning, the scan kernel kept;
     asked for by name (scan backend "triton"), the error is raised."""
     monkeypatch.delenv("SASMAMBA_TRITON_DEFORM", raising=False)
@@ -137,8 +129,8 @@ def test_deform_kernel_failure_falls_back(interpreted, monkeypatch, caplog):
         raise RuntimeError("no ptxas")
 
     torch.manual_seed(0)
-    module = StrideSSM(SasMambaConfig(dim=16, depth=1, frames=9)).eval().to(interpreted)
-    x = torch.randn(1, 5, 17, 16, device=interpreted)
+    module = StrideSSM(SasMambaConfig(dim=16, depth=1, frames=9)).eval().to(triton_device)
+    x = torch.randn(1, 5, 17, 16, device=triton_device)
     with torch.no_grad():
         ref = module.forward_triton_inference(x)
         monkeypatch.setattr(triton_scan, "deform_conv_depthwise", broken)
