@@ -197,8 +197,7 @@ class DeformableDepthwiseConv(nn.Module):
     `impl` picks the implementation (all compute the same thing): "torchvision" (its kernel), "gather"
     (`deform_conv2d_depthwise`, autograd through gathers), "fused" (`DepthwiseDeformConvFunction`), "triton"
     (engine/triton_deform.py: Triton forward and backward; CUDA, or CPU under TRITON_INTERPRET=1), or "auto":
-    torchvision on CUDA when it imports, the embedding_bag gather for CPU inference without autograd, else gather.
-    "auto" never picks "triton" for training: it is unmeasured on a GPU until scripts/check_gpu.py has timed it.
+    see `resolve_auto`.
     """
 
     def __init__(self, channels: int, kernel_size: int = 3) -> None:
@@ -221,8 +220,18 @@ class DeformableDepthwiseConv(nn.Module):
 
     def forward(self, x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
         impl = self.impl
-        if impl == "auto" and x.is_cuda and _torchvision_deform() is not None:
-            impl = "torchvision"
+        if impl == "auto":
+            autograd = torch.is_grad_enabled() and (x.requires_grad or offset.requires_grad
+                                                    or self.weight.requires_grad)
+            impl = resolve_auto(x.is_cuda, autograd)
+            if impl == "triton":
+                try:
+                    return self._triton(x, offset)
+                except Exception as exc:  # noqa: BLE001 - a kernel that cannot compile or launch: torchvision's
+                    from . import triton_scan
+
+                    triton_scan.disable(f"{type(exc).__name__}: {exc}", kernel="deform")
+                    impl = resolve_auto(x.is_cuda, autograd)
         if impl == "torchvision":
             if _torchvision_deform() is None:
                 raise RuntimeError("deformable conv implementation 'torchvision' asked for, but torchvision does "
@@ -230,15 +239,8 @@ class DeformableDepthwiseConv(nn.Module):
             k = self.weight.shape[-1]
             return _torchvision_deform()(x, offset, self.weight, self.bias, padding=k // 2)
         if impl == "triton":
-            from .triton_deform import deform_conv2d_depthwise_triton
-
-            # no casts needed to match the others under autocast: the kernels read x and the offsets in their own
-            # dtype (bf16 under autocast) and compute in float32 whatever the weights' dtype, and the result comes
-            # back in x's dtype, as the others' `.to(x.dtype)` gives
-            with torch.autocast(x.device.type, enabled=False):
-                return deform_conv2d_depthwise_triton(x, offset, self.weight, self.bias)
-        if impl == "auto" and not x.is_cuda and not (torch.is_grad_enabled() and (
-                x.requires_grad or offset.requires_grad or self.weight.requires_grad)):
+            return self._triton(x, offset)
+        if impl == "inference":
             return deform_conv2d_depthwise_inference(x, offset, self.weight, self.bias)
         fn = deform_conv2d_depthwise_fused if impl == "fused" else deform_conv2d_depthwise
         # like torchvision under autocast: compute in the weights' precision (sampling positions up to 242 need
@@ -246,6 +248,32 @@ class DeformableDepthwiseConv(nn.Module):
         with torch.autocast(x.device.type, enabled=False):
             out = fn(x.to(self.weight.dtype), offset.to(self.weight.dtype), self.weight, self.bias)
         return out.to(x.dtype)
+
+    def _triton(self, x: torch.Tensor, offset: torch.Tensor) -> torch.Tensor:
+        from .triton_deform import deform_conv2d_depthwise_triton
+
+        # no casts needed to match the others under autocast: the kernels read x and the offsets in their own
+        # dtype (bf16 under autocast) and compute in float32 whatever the weights' dtype, and the result comes
+        # back in x's dtype, as the others' `.to(x.dtype)` gives
+        with torch.autocast(x.device.type, enabled=False):
+            return deform_conv2d_depthwise_triton(x, offset, self.weight, self.bias)
+
+
+def resolve_auto(cuda: bool, autograd: bool) -> str:
+    """The implementation "auto" runs. On CUDA: for training (autograd recording), the Triton conv wherever
+    `triton_scan.deform_enabled()` (triton imports, SASMAMBA_TRITON / SASMAMBA_TRITON_DEFORM not 0, no kernel
+    failure in this process): on an H100 in session 7 its gradients equalled torchvision's (model 1.9e-5, torchvision
+    against itself 1.1e-5) and a bf16 step of sasmamba-s took 0.130 s against 0.198 (reports/gpu_check_h100_s7.json);
+    otherwise torchvision's kernel where it imports (the inference path outside the model's Triton one), else the
+    gather form. On CPU: the embedding_bag gather ("inference") without autograd, the gather form with it."""
+    if cuda:
+        if autograd:
+            from . import triton_scan
+
+            if triton_scan.deform_enabled():
+                return "triton"
+        return "torchvision" if _torchvision_deform() is not None else "gather"
+    return "gather" if autograd else "inference"
 
 
 _TV = []

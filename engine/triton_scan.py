@@ -64,7 +64,8 @@ def enabled() -> bool:
 
 def deform_enabled() -> bool:
     """The Triton deformable conv runs wherever the scan is `enabled`, unless SASMAMBA_TRITON_DEFORM=0 or its own
-    kernel already failed in this process. The default since the H200 run of 2026-11-27
+    kernel already failed in this process (for inference here, and for CUDA training under the conv's "auto":
+    engine/deform_conv.resolve_auto). The default since the H200 run of 2026-11-27
     (reports/gpu_scan_h200_s6.json): equal to torchvision's to bf16 rounding, 22-29x faster alone, and the only
     one of the two whose forward replays correctly from a CUDA graph."""
     return os.environ.get("SASMAMBA_TRITON_DEFORM", "").strip() != "0" and enabled() and not _deform_failure

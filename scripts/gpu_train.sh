@@ -20,7 +20,7 @@ gpus=$(python3 -c "import torch; print(torch.cuda.device_count())")  # counts CU
 rdzv=(--standalone)
 [ -n "${PORT:-}" ] && rdzv=(--nnodes 1 --rdzv-backend c10d --rdzv-endpoint "localhost:$PORT" --rdzv-id "$name")
 # the deformable conv implementation scripts/check_gpu.py found fastest among those matching torchvision, when it
-# ran earlier in this call (else auto); a --deform-impl among the extra args wins
+# ran earlier in this call (else auto: the Triton conv for CUDA training); a --deform-impl among the extra args wins
 deform=$(python3 -c "import json, os; print(json.load(open(os.path.join(os.environ['OUT'], 'gpu_check.json')))
 .get('recommended_deform_impl', 'auto'))" 2>/dev/null || echo auto)
 # the same for the training scan (mamba-ssm's, or engine/triton_selective_scan.py's where check_gpu.py found it equal
