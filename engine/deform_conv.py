@@ -230,7 +230,7 @@ class DeformableDepthwiseConv(nn.Module):
                 except Exception as exc:  # noqa: BLE001 - a kernel that cannot compile or launch: torchvision's
                     from . import triton_scan
 
-                    triton_scan.disable(f"{type(exc).__name__}: {exc}", kernel="deform")
+                    triton_scan.disable(exc, kernel="deform")
                     impl = resolve_auto(x.is_cuda, autograd)
         if impl == "torchvision":
             if _torchvision_deform() is None:

@@ -98,7 +98,7 @@ class StrideSSM(nn.Module):
             try:
                 return self.forward_triton_inference(x)
             except Exception as exc:  # noqa: BLE001 - a kernel that cannot compile or launch: the path below runs
-                triton_scan.disable(f"{type(exc).__name__}: {exc}")
+                triton_scan.disable(exc)
         b, t, j, _ = x.shape
         di, n, r, k = self.cfg.d_inner, self.cfg.d_state, self.cfg.dt_rank, self.cfg.directions
         length = t * j
@@ -200,7 +200,7 @@ class StrideSSM(nn.Module):
             except Exception as exc:  # noqa: BLE001 - a kernel that cannot compile or launch: the module's conv
                 if self.scan_backend == "triton":
                     raise
-                triton_scan.disable(f"{type(exc).__name__}: {exc}", kernel="deform")
+                triton_scan.disable(exc, kernel="deform")
         return F.silu(self.conv(xp, offset)).permute(0, 2, 3, 1).contiguous()
 
     def _stride_scan_native(self, xa: torch.Tensor, xc: torch.Tensor, proj_a: torch.Tensor, proj_c: torch.Tensor,

@@ -71,10 +71,12 @@ def deform_enabled() -> bool:
     return os.environ.get("SASMAMBA_TRITON_DEFORM", "").strip() != "0" and enabled() and not _deform_failure
 
 
-def disable(reason: str, kernel: str = "scan") -> None:
+def disable(reason: str | Exception, kernel: str = "scan") -> None:
     """Stop using a kernel ("scan" or "deform") for the rest of the process: triton imported but could not compile
-    or launch it (no working compiler, an unsupported card); the model's other CUDA scan, or its own deformable
-    conv (torchvision's), still runs."""
+    or launch it (no working compiler, an unsupported card; `reason` the message or the exception raised); the
+    model's other CUDA scan, or its own deformable conv (torchvision's), still runs."""
+    if isinstance(reason, Exception):
+        reason = f"{type(reason).__name__}: {reason}"
     failures, fallback = (_failure, "stride scan disabled, using the other CUDA scan") if kernel == "scan" else (
         _deform_failure, "deformable conv disabled, using the model's own")
     if not failures:

@@ -41,11 +41,11 @@ def test_triton_disabled_after_a_runtime_failure(monkeypatch, caplog):
     monkeypatch.setattr(triton_scan, "_failure", [])
     monkeypatch.setattr(triton_scan, "available", lambda: True)
     assert triton_scan.enabled()
-    triton_scan.disable("CompilationError: no ptxas")
+    triton_scan.disable(RuntimeError("no ptxas"))  # an exception is logged as its type and message
     triton_scan.disable("a second failure is not logged again")
     assert not triton_scan.enabled()
     assert [r.getMessage() for r in caplog.records] == [
-        "Triton stride scan disabled, using the other CUDA scan: CompilationError: no ptxas"]
+        "Triton stride scan disabled, using the other CUDA scan: RuntimeError: no ptxas"]
 
 
 @no_cuda
