@@ -79,6 +79,16 @@ def table(rows: dict[str, dict], means: dict[str, float]) -> str:
     return "\n".join(lines)
 
 
+def weights_identity(path: Path, meta: dict) -> dict:
+    """Which weights were scored: the shipped file is replaced every training session, so its path alone does not
+    say; the epoch and step from its metadata (or the checkpoint's) do. Paths inside the repository are relative."""
+    path = path.resolve()
+    shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    checkpoint = meta.get("checkpoint") if isinstance(meta.get("checkpoint"), dict) else {}
+    return {"weights": str(shown), "weights_epoch": meta.get("epochs", meta.get("epoch")),
+            "weights_step": checkpoint.get("step", meta.get("step"))}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--weights", type=Path, default=ROOT / "engine" / "weights" / "sasmamba-s_h36m.npz",
@@ -97,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
                       cameras=tuple(int(c) for c in args.cameras.split(",")), frames_per_sequence=args.frames)
     means = summary(rows)
     print(table(rows, means))
-    result = {"weights": str(args.weights), "cameras": args.cameras, "frames_per_sequence": args.frames,
+    result = {**weights_identity(args.weights, meta), "cameras": args.cameras, "frames_per_sequence": args.frames,
               "flip_tta": False, "backend": args.backend, "device": args.device, "bone_aug": bone_aug.describe(),
               "seconds": round(time.time() - t0, 1), "rows": rows, "summary": means}
     args.json.parent.mkdir(parents=True, exist_ok=True)

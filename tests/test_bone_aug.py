@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import torch
 
@@ -111,3 +112,16 @@ def test_subject_gap_rows_cover_subjects_held_out_takes_and_virtual_people(h36m_
     assert rows["virtual short_limbed"]["p1_depth_only"] < rows["S8 held-out"]["p1_depth_only"]
     means = summary(rows)
     assert math.isnan(means["train_subjects"]) and means["test_subjects"] == rows["S9"]["p1_depth_only"]
+
+
+def test_subject_gap_names_the_weights_it_scored_by_epoch_and_step():
+    from engine.weights import load_weights, shipped_weights_path
+    from scripts.subject_gap import ROOT, weights_identity
+
+    path = shipped_weights_path()
+    meta = load_weights(path)[1]
+    shown = weights_identity(path, meta)  # the shipped file changes every session: its epoch says which it was
+    assert shown == {"weights": str(path.resolve().relative_to(ROOT)), "weights_epoch": meta["epochs"],
+                     "weights_step": meta["checkpoint"]["step"]}
+    assert weights_identity(Path("/elsewhere/last.pt"), {"epoch": 3, "step": 40}) == {
+        "weights": "/elsewhere/last.pt", "weights_epoch": 3, "weights_step": 40}
