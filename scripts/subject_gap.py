@@ -84,7 +84,7 @@ def weights_identity(path: Path, meta: dict) -> dict:
     say; the epoch and step from its metadata (or the checkpoint's) do. Paths inside the repository are relative."""
     path = path.resolve()
     shown = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
-    checkpoint = meta.get("checkpoint") if isinstance(meta.get("checkpoint"), dict) else {}
+    checkpoint = meta.get("checkpoint") or {}  # shipped weights record their step there
     return {"weights": str(shown), "weights_epoch": meta.get("epochs", meta.get("epoch")),
             "weights_step": checkpoint.get("step", meta.get("step"))}
 
