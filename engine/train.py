@@ -100,6 +100,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     ap.add_argument("--val-virtual-subjects", action="store_true",
                     help="validation also scores the held-out takes re-proportioned as 8 fixed virtual people "
                          "(val_p1_virtual_subject_mm, ..._depth_only_mm: 2x the time), the stand-in for new subjects")
+    ap.add_argument("--no-val-raw", action="store_true",
+                    help="with --ema, validate the average alone, not the raw weights as well (the average has "
+                         "scored better after every epoch since session 4; saves one validation pass an epoch)")
     ap.add_argument("--no-val", action="store_true",
                     help="no validation at epoch ends (short ablation runs, scored afterwards by `engine validate`)")
     return ap.parse_args(argv)
@@ -220,7 +223,7 @@ class Trainer:
             self.epoch_samples = 0
             metrics = {} if args.no_val else self.validate(robustness=args.val_robustness,
                                                            virtual_subjects=args.val_virtual_subjects)
-            if metrics and self.ema is not None:  # the raw weights too, so a log shows what the average buys
+            if metrics and self.ema is not None and not args.no_val_raw:  # so a log shows what the average buys
                 raw = validate(self.model, self.val, self.bank, bf16=args.bf16)
                 metrics.update({f"{k.removesuffix('_mm')}_raw_mm": v for k, v in raw.items()})
             train_loss = float(torch.stack(losses).mean()) if losses else None

@@ -82,6 +82,7 @@ def test_moving_average_is_validated_checkpointed_resumed_and_exported(tmp_path,
     run.run()
     record = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
     assert record["val_of_ema"] == 0.5 and record["val_p1_raw_mm"] != record["val_p1_mm"]
+    assert record["val_p1_depth_only_raw_mm"] != record["val_p1_depth_only_mm"]
     state = torch.load(out / "last.pt", weights_only=False)
     model, ema = state["model"], state["ema"]
     assert model.keys() == ema.keys() and any(not torch.equal(model[k], ema[k]) for k in model)
@@ -117,3 +118,13 @@ def test_best_checkpoint_leaves_the_optimiser_to_last(tmp_path, h36m_dir):
     best, last = (torch.load(out / name, weights_only=False) for name in ("best.pt", "last.pt"))
     assert "opt" not in best and last["opt"]["state"]
     assert all(torch.equal(best["model"][k], v) for k, v in last["model"].items())  # one epoch: the same weights
+
+
+def test_no_val_raw_validates_the_moving_average_alone(tmp_path, h36m_dir):
+    out = tmp_path / "avg_only"
+    run = Trainer(parse_args([*TINY, "--out", str(out), "--ema", "0.5", "--epochs", "1", "--no-val-raw"]))
+    run.run()
+    record = json.loads((out / "log.jsonl").read_text().splitlines()[-1])
+    assert record["val_of_ema"] == 0.5 and record["val_p1_mm"] == run.validate()["val_p1_mm"]
+    assert not any(k.endswith("_raw_mm") for k in record)
+    assert (out / "best.pt").exists()  # the checkpoint choice still runs on the average's score
