@@ -101,8 +101,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                     help="validation also scores the held-out takes re-proportioned as 8 fixed virtual people "
                          "(val_p1_virtual_subject_mm, ..._depth_only_mm: 2x the time), the stand-in for new subjects")
     ap.add_argument("--no-val-raw", action="store_true",
-                    help="with --ema, validate the average alone, not the raw weights as well (the average has "
-                         "scored better after every epoch since session 4; saves one validation pass an epoch)")
+                    help="with --ema, validate the average alone, not the raw weights as well (one validation "
+                         "pass an epoch fewer; docs/training.md: the average has scored better after every epoch)")
     ap.add_argument("--no-val", action="store_true",
                     help="no validation at epoch ends (short ablation runs, scored afterwards by `engine validate`)")
     return ap.parse_args(argv)
