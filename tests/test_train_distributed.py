@@ -128,3 +128,15 @@ def test_no_val_raw_validates_the_moving_average_alone(tmp_path, h36m_dir):
     assert record["val_of_ema"] == 0.5 and record["val_p1_mm"] == run.validate()["val_p1_mm"]
     assert not any(k.endswith("_raw_mm") for k in record)
     assert (out / "best.pt").exists()  # the checkpoint choice still runs on the average's score
+
+
+def test_cooldown_anneals_the_learning_rate_to_zero_at_the_last_epoch(tmp_path, h36m_dir):
+    out = tmp_path / "cool"
+    run = Trainer(parse_args([*TINY, "--out", str(out), "--lr", "1e-3", "--lr-decay", "1.0", "--epochs", "2",
+                              "--cooldown-epochs", "1", "--no-val"]))
+    nb = run.steps_per_epoch()
+    run.run()
+    # the first epoch runs at the full rate; the second's last step at 1/nb of it, the linear ramp's last point
+    assert run.epoch == 2 and abs(run.opt.param_groups[0]["lr"] - 1e-3 / nb) < 1e-12
+    record = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert record[0]["lr"] == 1e-3
