@@ -36,7 +36,9 @@ from engine.weights import (  # noqa: E402
     shipped_weights_path,
 )
 
-VAL_KEYS = ("val_p1_mm", "val_p1_depth_only_mm", "val_p1_raw_mm", "val_p1_depth_only_raw_mm")
+VAL_KEYS = ("val_p1_mm", "val_p1_depth_only_mm")
+# the raw weights' scores beside the average's (absent from runs with --no-val-raw) and the virtual people's
+RAW_KEYS = ("val_p1_raw_mm", "val_p1_depth_only_raw_mm")
 VIRTUAL_KEYS = ("val_p1_virtual_subject_mm", "val_p1_virtual_subject_depth_only_mm")
 # what engine.evaluate.write_markdown and the bench tables read from an evaluation
 EVAL_KEYS = ("average", "per_action", "sequences", "subjects", "cameras", "frames_per_sequence", "frames_scored",
@@ -105,7 +107,7 @@ def history_entry(record: dict) -> dict:
     missing = [k for k in VAL_KEYS if k not in record]
     if missing:
         raise InputError(f"training log: epoch {record['epoch']} has no {', '.join(missing)}")
-    keys = VAL_KEYS + tuple(k for k in VIRTUAL_KEYS if k in record)
+    keys = VAL_KEYS + tuple(k for k in RAW_KEYS + VIRTUAL_KEYS if k in record)
     return {"epoch": record["epoch"], **{k: round(record[k], 2) for k in keys}}
 
 

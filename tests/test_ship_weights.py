@@ -7,6 +7,7 @@ import json
 import math
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -42,7 +43,7 @@ def checkpoint(tmp_path_factory, h36m_dir, shipped_meta) -> tuple:
 
 
 def _log_line(epoch: int, base: float) -> str:
-    keys = ship_weights.VAL_KEYS + ship_weights.VIRTUAL_KEYS
+    keys = ship_weights.VAL_KEYS + ship_weights.RAW_KEYS + ship_weights.VIRTUAL_KEYS
     return json.dumps({"epoch": epoch, "step": 10 * epoch, **{k: base + i / 10 + 0.004 for i, k in enumerate(keys)}})
 
 
@@ -134,6 +135,21 @@ def test_bad_input_is_refused_before_anything_is_written(inputs, tmp_path) -> No
     refused("training log .* does not exist", log=str(tmp_path / "absent.jsonl"))
     (tmp_path / "short.jsonl").write_text(_log_line(3, 30.0) + "\n")
     refused("no record of epoch", log=str(tmp_path / "short.jsonl"))
+    last = inputs["last"]
+    (tmp_path / "unscored.jsonl").write_text(json.dumps({"epoch": last, "step": 10 * last, "val_p1_mm": 20.0}))
+    refused("epoch .* has no val_p1_depth_only_mm", log=str(tmp_path / "unscored.jsonl"))
+
+
+def test_a_log_without_the_raw_weights_scores_ships(inputs) -> None:
+    """`engine train --no-val-raw` logs the moving average's scores alone: the history keeps what the log has."""
+    log = Path(inputs["argv"][inputs["argv"].index("--log") + 1])
+    records = [json.loads(line) for line in log.read_text().splitlines()]
+    log.write_text("\n".join(json.dumps({k: v for k, v in r.items() if "_raw_" not in k}) for r in records) + "\n")
+    assert ship_weights.main(inputs["argv"]) == 0
+    _, meta = load_weights(inputs["weights"])
+    assert meta["validation"]["history"][-1] == {"epoch": inputs["last"], "val_p1_mm": 20.0,
+                                                 "val_p1_depth_only_mm": 20.1, "val_p1_virtual_subject_mm": 20.4,
+                                                 "val_p1_virtual_subject_depth_only_mm": 20.5}
 
 
 def test_carried_only_refresh_rewrites_the_readme_section_from_bench_json(tmp_path, monkeypatch) -> None:
