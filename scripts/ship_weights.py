@@ -97,6 +97,10 @@ def check_eval(evaluation: dict, path: Path, checkpoint: dict) -> None:
         raise InputError(f"evaluation {path} lacks {', '.join(missing)}: not an `engine evaluate` h36m_eval.json")
     if "config" in evaluation and evaluation["config"] != checkpoint["config"]:
         raise InputError(f"evaluation {path} scored another model config than the checkpoint's")
+    stride = evaluation.get("window_stride")
+    if stride is not None and stride != checkpoint["config"]["frames"]:
+        raise InputError(f"evaluation {path} used windows every {stride} frames: the shipped figures are scored "
+                         "as the paper tiles them, without overlap (`engine evaluate` without --stride)")
     step = (evaluation.get("training") or {}).get("step")
     if step is not None and step != checkpoint["step"]:
         raise InputError(f"evaluation {path} scored the checkpoint of step {step}; this one is step "

@@ -138,6 +138,8 @@ def test_bad_input_is_refused_before_anything_is_written(inputs, tmp_path) -> No
     last = inputs["last"]
     (tmp_path / "unscored.jsonl").write_text(json.dumps({"epoch": last, "step": 10 * last, "val_p1_mm": 20.0}))
     refused("epoch .* has no val_p1_depth_only_mm", log=str(tmp_path / "unscored.jsonl"))
+    (tmp_path / "overlapping.json").write_text(json.dumps({**inputs["evaluation"], "window_stride": 81}))
+    refused("windows every 81 frames", eval=str(tmp_path / "overlapping.json"))
 
 
 def test_a_log_without_the_raw_weights_scores_ships(inputs) -> None:

@@ -22,3 +22,23 @@ def test_shipped_weights_p1_within_2mm_of_recorded(h36m_dir, backend):
     recorded = lifter.metadata["test"]["regression_p1_mm"]
     p1 = regression_subset_p1(lifter.predict_normalized, lifter.config.frames)
     assert abs(p1 - recorded) <= 2.0, (p1, recorded)
+
+
+def test_evaluate_scores_overlapping_windows_on_request_and_says_so(h36m_dir, tmp_path):
+    """`engine evaluate --stride` scores the Lifter's own overlapping windows; the default stays the paper's tiling."""
+    import json
+
+    from engine.evaluate import main
+
+    common = ["--checkpoint", str(shipped_weights_path("sasmamba-s")), "--max-sequences", "1", "--cameras", "0",
+              "--frames-per-sequence", "400", "--no-flip", "--backend", "numpy"]
+    results = {}
+    for stride in (0, 81):
+        out = tmp_path / str(stride)
+        assert main([*common, "--out", str(out), *(["--stride", str(stride)] if stride else [])]) == 0
+        results[stride] = (json.loads((out / "h36m_eval.json").read_text()), (out / "h36m.md").read_text())
+    (tiled, tiled_md), (overlap, overlap_md) = results[0], results[81]
+    assert tiled["window_stride"] == 243 and "Windows every" not in tiled_md
+    assert overlap["window_stride"] == 81 and "Windows every 81 frames" in overlap_md
+    a, b = tiled["average"]["p1_depth_only"], overlap["average"]["p1_depth_only"]
+    assert a != b and abs(a - b) < 3.0  # frames 81-399 now also come from the window starting at 81
