@@ -52,10 +52,12 @@ def lifting_loss(pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor
 
 
 def cooldown_factor(epochs_left: float, cooldown_epochs: float) -> float:
-    """Learning-rate multiplier for a linear cool-down: 1 until the last `cooldown_epochs`, then down to 0 at the end.
+    """Learning-rate multiplier for a linear cool-down: 1 until the last `cooldown_epochs`, then down to 0 at the end
+    (0 = off).
 
-    The moving average smooths the weights' noise but does not remove it: at a constant rate the raw weights scored
-    1-2 mm behind the average through sessions 8-9, so the end of a run anneals the rate itself (0 = off)."""
+    Annealing removes the weight noise that the moving average only smooths (the raw weights scored 1-2 mm behind
+    the average in sessions 8-9); tried once, it bought little over the average (docs/training.md, session 10), so
+    the recipe leaves it off."""
     if cooldown_epochs <= 0:
         return 1.0
     return min(1.0, max(0.0, epochs_left / cooldown_epochs))
