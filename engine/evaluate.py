@@ -140,11 +140,12 @@ def regression_subset_p1(predict, frames: int) -> float:
 
 def training_summary(meta: dict) -> str:
     """One line from a weights file's metadata: status, epochs, GPU time, validation score."""
-    status = meta.get("status") or "status unknown"
+    # shipped weights carry a status and "epochs"; a training checkpoint (.pt) only "epoch", "step", "gpu_seconds"
+    status = meta.get("status") or ("training checkpoint" if "epoch" in meta else "status unknown")
     parts = [status]
-    seconds = (meta.get("checkpoint") or {}).get("gpu_seconds")
+    seconds = (meta.get("checkpoint") or {}).get("gpu_seconds") or meta.get("gpu_seconds")
     if "epoch" not in status:  # a status that already says how far training went is not repeated
-        parts.append(f"{meta.get('epochs')} epochs")
+        parts.append(f"{meta.get('epochs', meta.get('epoch'))} epochs")
         if seconds:
             parts.append(f"{seconds / 60:.0f} GPU-minutes")
     val = meta.get("validation") or {}

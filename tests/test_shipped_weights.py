@@ -42,3 +42,12 @@ def test_evaluate_scores_overlapping_windows_on_request_and_says_so(h36m_dir, tm
     assert overlap["window_stride"] == 81 and "Windows every 81 frames" in overlap_md
     a, b = tiled["average"]["p1_depth_only"], overlap["average"]["p1_depth_only"]
     assert a != b and abs(a - b) < 3.0  # frames 81-399 now also come from the window starting at 81
+
+
+def test_report_of_a_training_checkpoint_says_how_far_it_trained():
+    from engine.evaluate import training_summary
+
+    summary = training_summary({"epoch": 161, "step": 44882, "best": 19.67, "gpu_seconds": 27714.0})
+    assert summary == "training checkpoint; 161 epochs; 462 GPU-minutes"
+    _, meta = load_weights(shipped_weights_path("sasmamba-s"))
+    assert training_summary(meta).startswith(meta["status"])
