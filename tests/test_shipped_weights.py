@@ -1,8 +1,11 @@
 """The shipped weights load torch-free and keep scoring what was recorded when they were exported."""
 
+import json
+
 import pytest
 
-from engine.evaluate import regression_subset_p1
+from engine.evaluate import main as evaluate_main
+from engine.evaluate import regression_subset_p1, training_summary
 from engine.lifter import Lifter
 from engine.weights import load_weights, shipped_weights_path
 
@@ -26,16 +29,12 @@ def test_shipped_weights_p1_within_2mm_of_recorded(h36m_dir, backend):
 
 def test_evaluate_scores_overlapping_windows_on_request_and_says_so(h36m_dir, tmp_path):
     """`engine evaluate --stride` scores the Lifter's own overlapping windows; the default stays the paper's tiling."""
-    import json
-
-    from engine.evaluate import main
-
     common = ["--checkpoint", str(shipped_weights_path("sasmamba-s")), "--max-sequences", "1", "--cameras", "0",
               "--frames-per-sequence", "400", "--no-flip", "--backend", "numpy"]
     results = {}
     for stride in (0, 81):
         out = tmp_path / str(stride)
-        assert main([*common, "--out", str(out), *(["--stride", str(stride)] if stride else [])]) == 0
+        assert evaluate_main([*common, "--out", str(out), *(["--stride", str(stride)] if stride else [])]) == 0
         results[stride] = (json.loads((out / "h36m_eval.json").read_text()), (out / "h36m.md").read_text())
     (tiled, tiled_md), (overlap, overlap_md) = results[0], results[81]
     assert tiled["window_stride"] == 243 and "Windows every" not in tiled_md
@@ -45,8 +44,6 @@ def test_evaluate_scores_overlapping_windows_on_request_and_says_so(h36m_dir, tm
 
 
 def test_report_of_a_training_checkpoint_says_how_far_it_trained():
-    from engine.evaluate import training_summary
-
     summary = training_summary({"epoch": 161, "step": 44882, "best": 19.67, "gpu_seconds": 27714.0})
     assert summary == "training checkpoint; 161 epochs; 462 GPU-minutes"
     _, meta = load_weights(shipped_weights_path("sasmamba-s"))

@@ -138,5 +138,5 @@ def test_cooldown_anneals_the_learning_rate_to_zero_at_the_last_epoch(tmp_path, 
     run.run()
     # the first epoch runs at the full rate; the second's last step at 1/nb of it, the linear ramp's last point
     assert run.epoch == 2 and abs(run.opt.param_groups[0]["lr"] - 1e-3 / nb) < 1e-12
-    record = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert record[0]["lr"] == 1e-3
+    records = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
+    assert records[0]["lr"] == 1e-3
