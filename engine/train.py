@@ -55,9 +55,9 @@ def cooldown_factor(epochs_left: float, cooldown_epochs: float) -> float:
     """Learning-rate multiplier for a linear cool-down: 1 until the last `cooldown_epochs`, then down to 0 at the end
     (0 = off).
 
-    Annealing removes the weight noise that the moving average only smooths (the raw weights scored 1-2 mm behind
-    the average in sessions 8-9); tried once, it bought little over the average (docs/training.md, session 10), so
-    the recipe leaves it off."""
+    Annealing removes the weight noise that the moving average only smooths, noise that grows with the rate: from
+    7e-5 it bought little (docs/training.md, session 10); at 3e-4 that noise costs about 0.6 mm of validation
+    (session 11), which is what a cool-down from there is for."""
     if cooldown_epochs <= 0:
         return 1.0
     return min(1.0, max(0.0, epochs_left / cooldown_epochs))
