@@ -11,6 +11,7 @@
 set -uo pipefail
 cd "$(dirname "$0")/.."
 export PYTHONPATH=$PWD SASMAMBA_SHARED=$PWD/.cache/shared
+bash scripts/gpu_data.sh  # this call's carry replaced .cache and the unpacked joints with it
 for _ in $(seq 60); do pgrep -f "[e]ngine train" >/dev/null || break; sleep 5; done
 best() { if [ -f "runs/$1/best.pt" ]; then echo "runs/$1/best.pt"; else echo "runs/$1/last.pt"; fi; }
 print_bench() {  # the bench's figures, as text: the call's 8 files are taken
