@@ -2,7 +2,7 @@
 
 The clip is ../shared/media/pose_1.mp4 (576x576, 30 fps, 4 s) looped to one minute (10 s with --quick) in a
 temporary folder that is deleted afterwards: nothing derived from the shared footage is kept. Stages, in the
-order the add-on runs them: decode+detect (MediaPipe), clean2d, lift (the shipped interim weights, backend auto),
+order the add-on runs them: decode+detect (MediaPipe), clean2d, lift (the shipped weights, backend auto),
 clean-up ("film"), retarget (onto Blender's meta-rig), keyframes (`addon.keyframes.write_action`), export FBX and
 BVH (Blender's exporters through `addon.export`). Expensive stages (detect, lift) run once on the full clip; cheap
 ones are repeated with `timed_runs` and report the median; every figure says how many runs it is.

@@ -99,6 +99,8 @@ def test_render_shows_each_headline_figure_and_goal() -> None:
     assert "goal: < 5 s (met)" in text and "goal: real time (30) (met)" in text
     assert "| 70.00 (1x) | 3.00 (1x) | 0.50 (5x) |" in text
     assert "interim" in text and "(testing)" in text
+    final = render({**SMALL, "model": {**SMALL["model"], "status": "217 epochs; meets the targets"}})
+    assert "interim" not in final and "The shipped lifter weights: 217 epochs; meets the targets." in final
     assert "accuracy.png" not in text  # no accuracy picture recorded
     # a missing figure reads "not measured", never a crash or an invented number
     bare = render({"benchmarks": {}})
