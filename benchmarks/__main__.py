@@ -7,8 +7,9 @@ by scripts/check_gpu.py on the GPU machine, with the card named.
 
 `python -m benchmarks --carried-only` runs no benchmark: it re-reads what other runs measured (GPU figures, the
 S9/S11 evaluation, the shipped weights' status) into the committed reports/bench.json, redraws
-reports/accuracy.png and rewrites bench.md and the README section, keeping the date and machine of the run that
-measured the rest (scripts/ship_weights.py calls it after a new export).
+reports/accuracy.png and reports/pipeline.png (the shipped weights on the real clip) and rewrites bench.md and the
+README section, keeping the date and machine of the run that measured the rest (scripts/ship_weights.py calls it
+after a new export).
 """
 
 from __future__ import annotations
@@ -120,9 +121,9 @@ def write_reports(report: dict, readme: Path | None = None) -> bool:
 
 def refresh_carried(readme: Path | None = None) -> bool:
     """The committed bench.json with only its carried figures re-read (no benchmark runs; its date and machine stay
-    those of the run that measured the rest), the accuracy picture redrawn; True when the README changed."""
+    those of the run that measured the rest), both pictures redrawn; True when the README changed."""
     from . import lifter
-    from .pictures import accuracy_picture
+    from .pictures import accuracy_picture, pipeline_picture
 
     path = REPORTS / "bench.json"
     if not path.is_file():
@@ -141,6 +142,11 @@ def refresh_carried(readme: Path | None = None) -> bool:
             pictures["headline"].pop("why", None)
             pictures.update(drawn)
             pictures["headline"]["accuracy_png"] = drawn["accuracy_png"]
+    # the pipeline picture shows the shipped weights' output on the real clip: a new export must redraw it too (its
+    # stage timings stay those of the run that measured them)
+    drawn = pipeline_picture(out=REPORTS / "pipeline.png")
+    if pictures and "error" not in pictures:
+        pictures.update({k: drawn[k] for k in ("pipeline_png", "frame", "frames")})
     return write_reports(report, readme)
 
 

@@ -172,6 +172,7 @@ def test_carried_only_refresh_rewrites_the_readme_section_from_bench_json(tmp_pa
     evaluation["average"]["p1_noisy"] = 12.345
     (reports / "h36m_eval.json").write_text(json.dumps(evaluation))
     (reports / "accuracy.png").unlink()
+    (reports / "pipeline.png").unlink()
     (reports / "gpu_scan_test.json").write_text(json.dumps({
         "device": "Card Z (test)", "batches": [64], "model_triton_deform": "triton",
         "model_batch64_triton": {"frames_per_s": 9e6}}))
@@ -190,5 +191,7 @@ def test_carried_only_refresh_rewrites_the_readme_section_from_bench_json(tmp_pa
     section = readme.read_text().split(START, 1)[1].split(END, 1)[0].strip("\n")
     assert section == render(report) and "12.3 mm" in section
     assert readme.read_text().startswith("# Title\n") and readme.read_text().endswith("## Licences\n")
-    assert (reports / "accuracy.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for picture in ("accuracy.png", "pipeline.png"):  # both redrawn from the shipped weights' figures and output
+        assert (reports / picture).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert report["benchmarks"]["pictures"]["stage_seconds"] == bench_json["benchmarks"]["pictures"]["stage_seconds"]
     assert "Card Z" in (reports / "bench.md").read_text()
