@@ -49,7 +49,7 @@ def interim_label(training: dict | None) -> str:
     status = (training or {}).get("status", "")
     epochs = (training or {}).get("epochs")
     trained = f" ({epochs} epochs of training)" if epochs else ""
-    if "interim" in status or not status:
+    if status.startswith("interim") or not status:  # as the README table reads it
         return f"INTERIM weights{trained}: accuracy is not final"
     return f"shipped weights{trained}"  # the whole status line is too long for a title; the reports carry it
 
